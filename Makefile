@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine:  `make run` (execute the labs) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-requirements
+
+.PHONY: help setup run test lab colab clean
+
+help:
+	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
+	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models"
+	@echo "make lab    start JupyterLab on the notebooks"
+	@echo "make colab REPO=owner/name   stamp the GitHub repository into the Colab badges and setup cells"
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/python scripts/run_notebooks.py
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+colab:
+	@test -n "$(REPO)" || { echo "usage: make colab REPO=owner/name"; exit 2; }
+	$(BIN)/python scripts/stamp_colab.py $(REPO)
+
+clean:
+	rm -rf build runs notebooks/runs

@@ -1,0 +1,52 @@
+"""Test set-up for the whole suite, notebooks included.
+
+Before anything runs, stand-in models (real architectures, random weights) are written into a temporary copy of
+each library's cache, the libraries are told to stay offline, and every process of the run (pytest and nbval's
+kernels, which inherit this environment) refuses and logs any connection beyond this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+NONET = ROOT / "tests" / "nonet"
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput") or os.environ.get("CVKIT_STANDINS_ROOT"):
+        return
+    root = Path(tempfile.mkdtemp(prefix="cvkit-test-"))
+    config.cvkit_root = root
+    offline = {
+        "CVKIT_STANDINS_ROOT": str(root),
+        "CVKIT_NET_LOG": str(root / "network-attempts.log"),
+        "CVKIT_CACHE": str(root / "cvkit-cache"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "YOLO_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(NONET), os.environ.get("PYTHONPATH")])),
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
+    os.environ.update(offline)
+    sys.path.insert(0, str(NONET))
+    import netguard  # noqa: F401  (guards this process; kernels get it through sitecustomize)
+
+    from standins import install_all
+
+    os.environ.update(install_all(root))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    root = getattr(session.config, "cvkit_root", None)
+    if root is None:
+        return
+    log = root / "network-attempts.log"
+    if log.exists() and log.read_text().strip():
+        print("\nNetwork attempts during the tests (all refused):\n" + log.read_text(), file=sys.stderr)
+        session.exitstatus = 1
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,361 @@
+"""Shared helpers for every lab: device checks, images, the manifest, plotting and tables."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterable, NamedTuple, Sequence
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "KIT_ROOT", "DATA_DIR", "LABELS_DIR", "KitError", "Sample",
+    "in_colab", "pick_device", "pick_dtype", "device_report", "use_short_errors",
+    "load_image", "download_image", "sample_images", "read_labels", "read_class_sets",
+    "show_grid", "plot_bars", "format_table",
+]
+
+KIT_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = KIT_ROOT / "data"
+LABELS_DIR = KIT_ROOT / "labels"
+MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+
+
+class KitError(Exception):
+    """A problem the user can fix; notebooks show its message in one line."""
+
+
+class Sample(NamedTuple):
+    name: str
+    path: Path
+    expected: Any
+    credit: str
+
+
+# ---------------------------------------------------------------- environment
+
+
+def in_colab() -> bool:
+    """True when running inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def pick_device() -> "torch.device":
+    """The device the labs run on: the first CUDA GPU if there is one, else the CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pick_dtype(device: "torch.device | str") -> "torch.dtype":
+    """fp32 on CPU, bf16 on GPUs with native bf16 (compute capability 8.0+), fp16 on older GPUs such as the T4."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        return torch.float32
+    # Decide from the compute capability: torch.cuda.is_bf16_supported() can say True on a T4 through emulation.
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
+def device_report() -> dict[str, Any]:
+    """Print and return torch/CUDA versions, the GPU (name, memory, compute capability) and the dtype to use."""
+    import torch
+
+    device = pick_device()
+    report: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda_build": torch.version.cuda,
+        "device": str(device),
+        "dtype": str(pick_dtype(device)).replace("torch.", ""),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        report.update(
+            gpu=props.name,
+            gpu_memory_gb=round(props.total_memory / 2**30, 1),
+            compute_capability=f"{props.major}.{props.minor}",
+        )
+    for key, value in report.items():
+        print(f"{key:>20}: {value}")
+    if device.type == "cpu":
+        if in_colab():
+            print("No GPU. In Colab: Runtime > Change runtime type > T4 GPU, then run the notebook again.")
+        else:
+            print("No GPU found: the lab runs on the CPU (slower, same results).")
+    return report
+
+
+def use_short_errors() -> None:
+    """Make IPython show a KitError as its one-line message instead of a traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def _show(shell, etype, value, tb, tb_offset=None):
+        print(f"{etype.__name__}: {value}", file=sys.stderr)
+
+    shell.set_custom_exc((KitError,), _show)
+
+
+# --------------------------------------------------------------------- images
+
+
+def _is_url(source: str | Path) -> bool:
+    return isinstance(source, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source) is not None
+
+
+def _describe_bytes(head: bytes) -> str:
+    text = head.lstrip()[:15].lower()
+    if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        return "an HTML/XML page, not an image"
+    if not head:
+        return "an empty file"
+    return "not an image Pillow can read"
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray((array / top * 255.0).clip(0, 255).astype("uint8"), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def load_image(source: str | Path) -> Image.Image:
+    """Open a path or http(s) URL as an RGB PIL image with its EXIF orientation applied."""
+    path = download_image(source) if _is_url(source) else Path(source)
+    if not path.exists():
+        raise KitError(f"no such file: {path}")
+    if path.is_dir():
+        raise KitError(f"{path} is a folder, not an image file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb(image)
+    except Image.DecompressionBombError as err:
+        raise KitError(
+            f"{path.name} is too large to open safely ({err}); Pillow refuses it as a possible decompression bomb"
+        ) from None
+    except UnidentifiedImageError:
+        head = path.read_bytes()[:64]
+        raise KitError(f"{path.name} is {_describe_bytes(head)}") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise KitError(f"{path.name} is damaged or truncated ({err})") from None
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("CVKIT_CACHE", KIT_ROOT / ".cache")) / "images"
+
+
+def _cache_name(url: str) -> str:
+    suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
+    if not re.fullmatch(r"\.[a-z0-9]{1,5}", suffix):
+        suffix = ".img"
+    return hashlib.sha256(url.encode()).hexdigest()[:20] + suffix
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_image_bytes(data: bytes, url: str) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except Image.DecompressionBombError:
+        raise KitError(f"{url} is too large to open safely (Pillow's decompression-bomb guard)") from None
+    except Exception:
+        raise KitError(f"{url} returned {_describe_bytes(data[:64])}") from None
+
+
+def download_image(
+    url: str,
+    cache_dir: str | Path | None = None,
+    sha256: str | None = None,
+    timeout: float = 15.0,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> Path:
+    """Download an image once into the cache (atomic write, verified image, optional sha256) and return its path."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise KitError(f"only http(s) URLs can be downloaded, not {scheme or 'a bare path'}: {url}")
+    folder = Path(cache_dir) if cache_dir is not None else _cache_dir()
+    target = folder / _cache_name(url)
+    if target.exists() and (sha256 is None or _sha256(target) == sha256):
+        return target
+
+    request = urllib.request.Request(url, headers={"User-Agent": "cv-lab-kit/1.0"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            data = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as err:
+        raise KitError(f"download failed: {url} answered HTTP {err.code} {err.reason}") from None
+    except urllib.error.URLError as err:
+        raise KitError(f"download failed: cannot reach {url} ({err.reason}); check the network or the URL") from None
+    except (TimeoutError, OSError) as err:
+        raise KitError(f"download failed: {url} did not answer in {timeout:g} s ({err})") from None
+    except Exception as err:  # http.client.IncompleteRead and friends
+        raise KitError(f"download failed: {url} broke off ({type(err).__name__})") from None
+    if len(data) > max_bytes:
+        raise KitError(f"download refused: {url} is larger than {max_bytes // 2**20} MB")
+    _check_image_bytes(data, url)
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise KitError(f"checksum mismatch for {url}: expected {sha256[:12]}..., got {actual[:12]}...")
+
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=folder, prefix=".part-")
+    try:
+        with os.fdopen(handle, "wb") as tmp:
+            tmp.write(data)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+# ------------------------------------------------------------- manifest, labels
+
+
+def read_labels(name: str) -> list[str]:
+    """Class names from labels/<name> (one per line, index order)."""
+    path = LABELS_DIR / name
+    if not path.is_file():
+        raise KitError(f"no labels file {path}")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_class_sets(name: str = "zero_shot_sets.json") -> dict[str, list[str]]:
+    """The zero-shot class sets from labels/<name>: set name -> list of labels."""
+    import json
+
+    path = LABELS_DIR / name
+    if not path.is_file():
+        raise KitError(f"no class-set file {path}")
+    sets = json.loads(path.read_text(encoding="utf-8"))
+    for set_name, labels in sets.items():
+        if not labels:
+            raise KitError(f"class set '{set_name}' in {path.name} is empty")
+    return sets
+
+
+def _parse_expected(lab: int, cell: str) -> Any:
+    items = [item.strip() for item in cell.split("|") if item.strip()]
+    if lab == 1:
+        return items
+    if lab == 2:
+        return {name: int(count) for name, count in (item.rsplit(":", 1) for item in items)}
+    return dict(item.split("=", 1) for item in items)
+
+
+def sample_images(lab: int, manifest: str | Path | None = None) -> list[Sample]:
+    """The lab's images from data/manifest.csv, with their expected labels and credits."""
+    if lab not in (1, 2, 3):
+        raise KitError(f"there is no lab {lab}: choose 1, 2 or 3")
+    path = Path(manifest) if manifest is not None else DATA_DIR / "manifest.csv"
+    samples = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            cell = (row.get(f"lab{lab}") or "").strip()
+            if not cell:
+                continue
+            credit = f"{row['author']} ({row['licence']})" if row.get("author") else row["licence"]
+            samples.append(
+                Sample(Path(row["file"]).stem, path.parent / "images" / row["file"], _parse_expected(lab, cell), credit)
+            )
+    if not samples:
+        raise KitError(f"{path} lists no images for lab {lab}")
+    return samples
+
+
+# ----------------------------------------------------------- plotting, tables
+
+
+def show_grid(images: Sequence[Any], titles: Sequence[str] | None = None, ncols: int = 4, size: float = 3.2) -> None:
+    """Show images (PIL, HxWx3 RGB arrays or HxW grayscale arrays) in a grid with optional titles."""
+    import matplotlib.pyplot as plt
+
+    if not images:
+        raise KitError("show_grid got no images")
+    ncols = max(1, min(ncols, len(images)))
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, image) in enumerate(zip(axes.flat, images)):
+        ax.imshow(image, cmap="gray" if getattr(image, "ndim", 3) == 2 else None)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_bars(
+    scores_per_image: Sequence[Sequence[tuple[str, float]]],
+    titles: Sequence[str],
+    xlabel: str = "probability",
+    ncols: int = 4,
+) -> None:
+    """One horizontal bar chart per image of (label, score) pairs, highest on top."""
+    import matplotlib.pyplot as plt
+
+    ncols = max(1, min(ncols, len(scores_per_image)))
+    nrows = -(-len(scores_per_image) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.4 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, scores, title in zip(axes.flat, scores_per_image, titles):
+        ax.axis("on")
+        labels = [label for label, _ in scores][::-1]
+        values = [value for _, value in scores][::-1]
+        ax.barh(labels, values, color="tab:blue")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    plt.show()
+
+
+def format_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A plain-text table (floats to 3 decimals) that reads well in a notebook and in a terminal."""
+
+    def cell(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    body = [[cell(value) for value in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
+    return "\n".join(lines)

@@ -1,0 +1,230 @@
+"""cvkit.core: devices, images, the manifest, tables and plots."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+
+import cvkit
+
+MODES = ["L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "1"]
+
+
+# ----------------------------------------------------------------- devices
+
+
+def test_pick_device_is_cpu_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cvkit.pick_device() == torch.device("cpu")
+
+
+def test_pick_device_is_cuda_when_a_gpu_is_there(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert cvkit.pick_device() == torch.device("cuda")
+
+
+def test_pick_dtype_is_float32_on_cpu():
+    assert cvkit.pick_dtype("cpu") == torch.float32
+
+
+def test_pick_dtype_is_float16_on_a_t4(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # emulated bf16 must not count
+    assert cvkit.pick_dtype("cuda") == torch.float16
+
+
+def test_pick_dtype_is_bfloat16_on_ampere_and_newer(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    assert cvkit.pick_dtype("cuda") == torch.bfloat16
+
+
+def test_device_report_on_cpu_names_versions_and_fallback(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    report = cvkit.device_report()
+    assert report["torch"] == torch.__version__ and report["device"] == "cpu" and report["dtype"] == "float32"
+    assert "runs on the CPU" in capsys.readouterr().out
+
+
+def test_device_report_in_colab_without_gpu_says_how_to_get_a_t4(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(sys.modules, "google.colab", SimpleNamespace())
+    cvkit.device_report()
+    assert "Runtime > Change runtime type > T4 GPU" in capsys.readouterr().out
+
+
+def test_device_report_on_a_t4_gives_name_memory_capability_and_fp16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    props = SimpleNamespace(name="Tesla T4", total_memory=15 * 2**30, major=7, minor=5)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: props)
+    report = cvkit.device_report()
+    assert (report["gpu"], report["gpu_memory_gb"], report["compute_capability"], report["dtype"]) == (
+        "Tesla T4", 15.0, "7.5", "float16")
+
+
+# ------------------------------------------------------------------ images
+
+
+def _save(image: Image.Image, path: Path, **kwargs) -> Path:
+    image.save(path, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_load_image_returns_rgb_of_the_same_size_for_every_mode(tmp_path, mode):
+    source = Image.new("RGB", (31, 17), (200, 40, 90)).convert(mode)
+    fmt = "TIFF" if mode in ("CMYK", "I", "LA") else "PNG"
+    path = _save(source, tmp_path / f"image.{fmt.lower()}", format=fmt)
+    loaded = cvkit.load_image(path)
+    assert loaded.mode == "RGB" and loaded.size == (31, 17)
+
+
+def test_load_image_scales_16_bit_to_8_bit(tmp_path):
+    path = _save(Image.new("I;16", (4, 4), 65535), tmp_path / "white16.png")
+    assert cvkit.load_image(path).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_load_image_puts_transparent_pixels_on_white(tmp_path):
+    path = _save(Image.new("RGBA", (4, 4), (255, 0, 0, 0)), tmp_path / "clear.png")
+    assert cvkit.load_image(path).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_load_image_applies_exif_orientation(tmp_path):
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 20, 20))  # left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to display
+    path = _save(image, tmp_path / "rotated.jpg", exif=exif, quality=95)
+    loaded = cvkit.load_image(path)
+    assert loaded.size == (20, 40)
+    red, green, blue = loaded.getpixel((10, 5))  # the red half is now on top
+    assert red > 200 and blue < 60
+
+
+def test_load_image_cmyk_jpeg_keeps_its_colour(tmp_path):
+    path = _save(Image.new("RGB", (8, 8), (250, 10, 10)).convert("CMYK"), tmp_path / "cmyk.jpg", quality=95)
+    red, green, blue = cvkit.load_image(path).getpixel((4, 4))
+    assert red > 200 and green < 60 and blue < 60
+
+
+def test_load_image_missing_file_is_a_short_error(tmp_path):
+    with pytest.raises(cvkit.KitError, match="no such file"):
+        cvkit.load_image(tmp_path / "nothing.jpg")
+
+
+def test_load_image_folder_is_a_short_error(tmp_path):
+    with pytest.raises(cvkit.KitError, match="is a folder"):
+        cvkit.load_image(tmp_path)
+
+
+def test_load_image_html_saved_as_jpg_says_html(tmp_path):
+    path = tmp_path / "page.jpg"
+    path.write_text("<!DOCTYPE html><html><body>Not found</body></html>")
+    with pytest.raises(cvkit.KitError, match="HTML"):
+        cvkit.load_image(path)
+
+
+def test_load_image_empty_file_says_empty(tmp_path):
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(cvkit.KitError, match="empty"):
+        cvkit.load_image(path)
+
+
+def test_load_image_truncated_jpeg_says_damaged(tmp_path):
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 64), 50).convert("RGB").save(buffer, format="JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(cvkit.KitError, match="damaged or truncated"):
+        cvkit.load_image(path)
+
+
+def test_load_image_decompression_bomb_is_refused_with_reason(tmp_path, monkeypatch):
+    path = _save(Image.new("L", (100, 100)), tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 100x100 is then over twice the limit
+    with pytest.raises(cvkit.KitError, match="decompression bomb"):
+        cvkit.load_image(path)
+
+
+# ----------------------------------------------------------------- manifest
+
+
+def _manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "manifest.csv"
+    path.write_text(
+        "file,lab1,lab2,lab3,licence,author,origin,sha256\n"
+        "cat.jpg,tabby|tiger cat,cat:1,subjects=cat|seasons=winter,CC0,Ann,pkg,abc\n"
+        "street.jpg,,person:3|car:2,,Public domain,,pkg,def\n"
+    )
+    return path
+
+
+def test_sample_images_lab1_gives_accepted_class_lists(tmp_path):
+    (sample,) = cvkit.sample_images(1, _manifest(tmp_path))
+    assert sample.name == "cat" and sample.expected == ["tabby", "tiger cat"]
+    assert sample.path == tmp_path / "images" / "cat.jpg" and sample.credit == "Ann (CC0)"
+
+
+def test_sample_images_lab2_gives_minimum_counts(tmp_path):
+    samples = cvkit.sample_images(2, _manifest(tmp_path))
+    assert [s.expected for s in samples] == [{"cat": 1}, {"person": 3, "car": 2}]
+
+
+def test_sample_images_lab3_gives_label_per_class_set(tmp_path):
+    (sample,) = cvkit.sample_images(3, _manifest(tmp_path))
+    assert sample.expected == {"subjects": "cat", "seasons": "winter"}
+
+
+def test_sample_images_unknown_lab_is_a_short_error(tmp_path):
+    with pytest.raises(cvkit.KitError, match="no lab 4"):
+        cvkit.sample_images(4, _manifest(tmp_path))
+
+
+def test_sample_images_of_the_kit_exist_and_open():
+    samples = cvkit.sample_images(1)
+    assert len(samples) >= 6
+    assert all(cvkit.load_image(s.path).mode == "RGB" for s in samples)
+
+
+def test_read_labels_missing_file_is_a_short_error():
+    with pytest.raises(cvkit.KitError, match="no labels file"):
+        cvkit.read_labels("nope.txt")
+
+
+def test_read_class_sets_rejects_an_empty_set(tmp_path, monkeypatch):
+    (tmp_path / "sets.json").write_text('{"seasons": []}')
+    monkeypatch.setattr(cvkit.core, "LABELS_DIR", tmp_path)
+    with pytest.raises(cvkit.KitError, match="'seasons'.*empty"):
+        cvkit.read_class_sets("sets.json")
+
+
+# ---------------------------------------------------------- tables, plots
+
+
+def test_format_table_aligns_columns_and_rounds_floats():
+    text = cvkit.format_table([("cat", 0.91234), ("hippopotamus", 0.5)], ["class", "p"])
+    lines = text.splitlines()
+    assert lines[0].startswith("class         p") and "0.912" in lines[2] and "0.500" in lines[3]
+    assert len({line.index(line.split()[-1]) for line in lines[2:]}) == 1
+
+
+def test_show_grid_draws_one_titled_panel_per_image():
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    cvkit.show_grid([Image.new("RGB", (8, 8))] * 3, ["a", "b", "c"], ncols=2)
+    titles = [ax.get_title() for ax in plt.gcf().axes]
+    assert titles == ["a", "b", "c", ""]
+    plt.close("all")
+
+
+def test_show_grid_without_images_is_a_short_error():
+    with pytest.raises(cvkit.KitError):
+        cvkit.show_grid([])
