@@ -50,3 +50,19 @@ def pytest_sessionfinish(session, exitstatus):
         print("\nNetwork attempts during the tests (all refused):\n" + log.read_text(), file=sys.stderr)
         session.exitstatus = 1
     shutil.rmtree(root, ignore_errors=True)
+
+
+_NOTEBOOK_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        _NOTEBOOK_SECONDS[path] = _NOTEBOOK_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _NOTEBOOK_SECONDS:
+        terminalreporter.section("notebook execution time (stand-in models)")
+        for path, seconds in sorted(_NOTEBOOK_SECONDS.items()):
+            terminalreporter.write_line(f"{seconds:6.1f} s  {path}")
