@@ -7,11 +7,15 @@ kernels, which inherit this environment) refuses and logs any connection beyond 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent
 NONET = ROOT / "tests" / "nonet"
@@ -36,9 +40,15 @@ def pytest_configure(config):
     sys.path.insert(0, str(NONET))
     import netguard  # noqa: F401  (guards this process; kernels get it through sitecustomize)
 
-    from standins import install_all
-
-    os.environ.update(install_all(root))
+    # Build the stand-ins in a child process, so that no library here reads its cache settings before they are set.
+    build = subprocess.run(
+        [sys.executable, "-c", "import json, sys; from standins import install_all; "
+         "print(json.dumps(install_all(__import__('pathlib').Path(sys.argv[1]))))", str(root)],
+        cwd=ROOT / "tests", capture_output=True, text=True,
+    )
+    if build.returncode != 0:
+        raise pytest.UsageError("could not build the stand-in models:\n" + build.stderr[-3000:])
+    os.environ.update(json.loads(build.stdout.strip().splitlines()[-1]))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -66,3 +76,17 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("notebook execution time (stand-in models)")
         for path, seconds in sorted(_NOTEBOOK_SECONDS.items()):
             terminalreporter.write_line(f"{seconds:6.1f} s  {path}")
+
+
+@pytest.fixture
+def offline_attempts():
+    """For tests of what happens offline: a function listing the (refused) network attempts made since the test
+    began, which the run then does not count as a failure (every other attempt does)."""
+    log = Path(os.environ["CVKIT_NET_LOG"])
+    before = log.read_text() if log.exists() else ""
+
+    def attempts() -> list[str]:
+        return (log.read_text() if log.exists() else "")[len(before):].splitlines()
+
+    yield attempts
+    log.write_text(before)

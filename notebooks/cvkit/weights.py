@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .core import KitError
 
-__all__ = ["LAB_MODELS", "cached_weights", "check_weights"]
+__all__ = ["LAB_MODELS", "cached_weights", "check_weights", "explain_load_errors", "explain_oom"]
 
 STANDIN_MARKER = "STANDIN"
 LAB_MODELS = {
@@ -79,3 +81,53 @@ def check_weights(lab: int, timeout: float = 5.0) -> Path | None:
         )
     print(f"{what}: not cached yet, will be downloaded from {host} on first load")
     return None
+
+
+def _oom_message(lab: int) -> str:
+    smaller = " or the smaller model google/siglip2-base-patch16-224" if lab == 3 else ""
+    return f"the GPU ran out of memory: use a smaller batch (half of it, say){smaller}, then run the cell again"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).replace("❌", "").strip()
+    return text.splitlines()[0][:160].strip() if text else type(err).__name__
+
+
+@contextmanager
+def explain_oom(lab: int) -> Iterator[None]:
+    """Turn CUDA out-of-memory while running a lab's model into a one-line KitError with what to change."""
+    import torch
+
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        raise KitError(_oom_message(lab)) from None
+
+
+@contextmanager
+def explain_load_errors(lab: int) -> Iterator[None]:
+    """Turn a failed model load (damaged cache, no download, no GPU memory) into a one-line KitError."""
+    import torch
+
+    what = LAB_MODELS[lab][0]
+    try:
+        yield
+    except KitError:
+        raise
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        raise KitError(_oom_message(lab)) from None
+    except Exception as err:
+        path = cached_weights(lab)
+        if path is None:
+            raise KitError(
+                f"{what} could not be loaded or downloaded ({_first_line(err)}); "
+                "check the network, or copy a prepared cache here (see README)"
+            ) from None
+        if lab == 3:
+            path = next(p for p in path.parents if p.name.startswith("models--"))
+        raise KitError(
+            f"the cached {what} at {path} cannot be loaded ({_first_line(err)}): it is damaged or incomplete; "
+            f"delete it and run the cell again to download it afresh"
+        ) from None
