@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: help setup run test lab colab clean
+.PHONY: help setup run test lab weights colab clean
 
 help:
 	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
 	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models"
 	@echo "make lab    start JupyterLab on the notebooks"
+	@echo "make weights [CACHE=dir]   download every lab's real weights once into .cache/ (then no network needed)"
 	@echo "make colab REPO=owner/name   stamp the GitHub repository into the Colab badges and setup cells"
 
 $(STAMP): requirements.txt
@@ -28,6 +29,9 @@ test: setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks
+
+weights: setup
+	$(BIN)/python scripts/fetch_weights.py $(if $(CACHE),--cache $(CACHE))
 
 colab:
 	@test -n "$(REPO)" || { echo "usage: make colab REPO=owner/name"; exit 2; }

@@ -20,6 +20,7 @@ def preflight(labs: list[int]) -> list[str]:
     """One message per lab whose weights are neither cached nor reachable."""
     import cvkit
 
+    cvkit.use_kit_cache()  # the kernels inherit what it sets
     problems = []
     for lab in labs:
         try:

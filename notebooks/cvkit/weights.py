@@ -8,9 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .core import KitError
+from .core import KIT_ROOT, KitError
 
-__all__ = ["LAB_MODELS", "cached_weights", "check_weights", "explain_load_errors", "explain_oom"]
+__all__ = [
+    "LAB_MODELS", "kit_cache_dir", "kit_cache_env", "use_kit_cache", "cache_status",
+    "cached_weights", "check_weights", "explain_load_errors", "explain_oom",
+]
 
 STANDIN_MARKER = "STANDIN"
 LAB_MODELS = {
@@ -19,6 +22,76 @@ LAB_MODELS = {
     3: ("SigLIP 2 so400m-patch14-384 (google/siglip2-so400m-patch14-384)", "huggingface.co"),
 }
 SIGLIP_ID = "google/siglip2-so400m-patch14-384"
+
+
+def kit_cache_dir() -> Path:
+    """The kit's own cache folder: $CVKIT_CACHE, else .cache/ at the repository root."""
+    return Path(os.environ.get("CVKIT_CACHE") or KIT_ROOT / ".cache").resolve()
+
+
+def kit_cache_env(cache: Path) -> dict[str, str]:
+    """The environment variables that point torch, Hugging Face and ultralytics at a kit cache folder."""
+    return {
+        "TORCH_HOME": str(cache / "torch"),
+        "HF_HOME": str(cache / "huggingface"),
+        "YOLO_CONFIG_DIR": str(cache / "ultralytics"),
+    }
+
+
+def _point_ultralytics_at(cache: Path) -> None:
+    """Keep weights_dir in the cache's ultralytics settings pointing into the cache, wherever it was copied."""
+    import json
+
+    settings = cache / "ultralytics" / "Ultralytics" / "settings.json"
+    if settings.is_file():
+        values = json.loads(settings.read_text(encoding="utf-8"))
+        if values.get("weights_dir") != str(cache / "ultralytics" / "weights"):
+            values["weights_dir"] = str(cache / "ultralytics" / "weights")
+            settings.write_text(json.dumps(values, indent=2), encoding="utf-8")
+
+
+def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict[str, str]:
+    """Point the libraries at the kit's weight cache (made by `make weights`) if there is one; return what was set.
+
+    Call it before importing torchvision models, ultralytics or transformers. Variables already set win. Without
+    network, the libraries are switched to offline mode so that they do not spend minutes retrying.
+    """
+    cache = Path(cache).resolve() if cache is not None else kit_cache_dir()
+    if not any((cache / name).is_dir() for name in ("torch", "huggingface", "ultralytics")):
+        return {}
+    applied = {key: value for key, value in kit_cache_env(cache).items() if key not in os.environ}
+    os.environ.update(applied)
+    if "YOLO_CONFIG_DIR" in applied:
+        _point_ultralytics_at(cache)
+    if applied and _reachable("huggingface.co", timeout) is not None:
+        offline = {key: "1" for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE") if key not in os.environ}
+        os.environ.update(offline)
+        applied.update(offline)
+    if applied:
+        print(f"Using the kit's weight cache at {cache} ({', '.join(sorted(applied))})")
+    return applied
+
+
+def cache_status(lab: int, cache: str | Path | None = None) -> tuple[str, Path | None]:
+    """("real" | "stand-in" | "missing", path) for a lab's weights in a kit cache folder, without loading anything."""
+    cache = Path(cache) if cache is not None else kit_cache_dir()
+    if lab == 1:
+        from torchvision.models import ResNet18_Weights
+
+        candidates = [cache / "torch" / "hub" / "checkpoints" / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]]
+    elif lab == 2:
+        candidates = [cache / "ultralytics" / "weights" / "yolo11n.pt"]
+    elif lab == 3:
+        repo = cache / "huggingface" / "hub" / ("models--" + SIGLIP_ID.replace("/", "--"))
+        ref = repo / "refs" / "main"
+        candidates = [repo / "snapshots" / ref.read_text().strip()] if ref.is_file() else []
+        candidates = [p for p in candidates if (p / "config.json").is_file()]
+    else:
+        raise KitError(f"there is no lab {lab}: choose 1, 2 or 3")
+    for path in candidates:
+        if path.exists():
+            return ("stand-in" if _is_standin(path) else "real"), path
+    return "missing", None
 
 
 def cached_weights(lab: int) -> Path | None:
