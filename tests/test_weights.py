@@ -33,8 +33,9 @@ def test_check_weights_finds_each_labs_cached_standin_and_says_it_is_one(lab, ca
     assert "STAND-IN with random weights" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("lab", [1, 2])
+@pytest.mark.parametrize("lab", [1, 2, 3])
 def test_check_weights_without_cache_or_network_fails_in_one_line_naming_model_host_and_fix(lab, no_cache, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setitem(kit_weights.LAB_MODELS, lab, (kit_weights.LAB_MODELS[lab][0], "127.0.0.1"))  # nothing listens
     with pytest.raises(cvkit.KitError) as info:
         cvkit.check_weights(lab, timeout=2)
@@ -46,6 +47,12 @@ def test_check_weights_without_cache_or_network_fails_in_one_line_naming_model_h
 def test_check_weights_for_lab3_in_hub_offline_mode_says_so(no_cache):
     with pytest.raises(cvkit.KitError, match="HF_HUB_OFFLINE is set"):
         cvkit.check_weights(3)
+
+
+def test_check_weights_for_lab3_looks_for_the_model_the_student_chose(capsys):
+    assert cvkit.check_weights(3).name != ""  # the so400m stand-in is cached ...
+    with pytest.raises(cvkit.KitError, match=r"^google/siglip2-base-patch16-224 are not cached"):
+        cvkit.check_weights(3, "google/siglip2-base-patch16-224")  # ... the base model is not
 
 
 def test_damaged_resnet_weights_are_named_with_how_to_fetch_them_again(no_cache):

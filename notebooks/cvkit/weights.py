@@ -94,8 +94,8 @@ def cache_status(lab: int, cache: str | Path | None = None) -> tuple[str, Path |
     return "missing", None
 
 
-def cached_weights(lab: int) -> Path | None:
-    """The cached weights file (or model folder) of a lab, or None when it would have to be downloaded."""
+def cached_weights(lab: int, model_id: str = SIGLIP_ID) -> Path | None:
+    """The cached weights file (or model folder; Lab 3: of `model_id`), or None when it would have to be downloaded."""
     if lab == 1:
         import torch
         from torchvision.models import ResNet18_Weights
@@ -112,7 +112,7 @@ def cached_weights(lab: int) -> Path | None:
     if lab == 3:
         from huggingface_hub import try_to_load_from_cache
 
-        config = try_to_load_from_cache(SIGLIP_ID, "config.json")
+        config = try_to_load_from_cache(model_id, "config.json")
         return Path(config).parent if isinstance(config, str) else None
     raise KitError(f"there is no lab {lab}: choose 1, 2 or 3")
 
@@ -135,10 +135,12 @@ def _reachable(host: str, timeout: float) -> str | None:
         return err.strerror or str(err)
 
 
-def check_weights(lab: int, timeout: float = 5.0) -> Path | None:
-    """Say where the lab's weights come from; raise a one-line KitError if they are neither cached nor reachable."""
+def check_weights(lab: int, model_id: str = SIGLIP_ID, timeout: float = 5.0) -> Path | None:
+    """Say where the lab's weights (Lab 3: of `model_id`) come from; a one-line KitError if neither cached nor reachable."""
     what, host = LAB_MODELS[lab] if lab in LAB_MODELS else (None, None)
-    path = cached_weights(lab)
+    if lab == 3 and model_id != SIGLIP_ID:
+        what = model_id
+    path = cached_weights(lab, model_id)
     if path is not None:
         note = "  (STAND-IN with random weights: predictions are meaningless)" if _is_standin(path) else ""
         print(f"{what}: cached at {path}{note}")
