@@ -27,6 +27,7 @@ def pytest_configure(config):
     root = Path(tempfile.mkdtemp(prefix="cvkit-test-"))
     config.cvkit_root = root
     offline = {
+        "CVKIT_REAL_CACHE": os.environ.get("CVKIT_CACHE") or str(ROOT / ".cache"),  # for the real-weights tier
         "CVKIT_STANDINS_ROOT": str(root),
         "CVKIT_NET_LOG": str(root / "network-attempts.log"),
         "CVKIT_CACHE": str(root / "cvkit-cache"),

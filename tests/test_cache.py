@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 import cvkit
 from cvkit import weights as kit_weights
+from standins import copy_to_kit_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_VARS = ("TORCH_HOME", "HF_HOME", "YOLO_CONFIG_DIR", "HF_HUB_OFFLINE", "YOLO_OFFLINE")
@@ -23,22 +23,6 @@ def clean_env(monkeypatch):
     for key in LIBRARY_VARS:
         monkeypatch.delenv(key, raising=False)
     return monkeypatch
-
-
-def _copy_standins(cache: Path, labs=(1, 2, 3), keep_marker: bool = True) -> Path:
-    """A kit cache made of this run's stand-ins; without their markers they look like real downloads."""
-    sources = {
-        1: (Path(os.environ["TORCH_HOME"]), cache / "torch"),
-        2: (cvkit.cached_weights(2).parent, cache / "ultralytics" / "weights"),
-        3: (Path(os.environ["HF_HOME"]) / "hub", cache / "huggingface" / "hub"),
-    }
-    for lab in labs:
-        source, target = sources[lab]
-        shutil.copytree(source, target, symlinks=True)
-    if not keep_marker:
-        for marker in cache.rglob("STANDIN"):
-            marker.unlink()
-    return cache
 
 
 def _fetch(cache: Path) -> subprocess.CompletedProcess:
@@ -88,9 +72,9 @@ def test_use_kit_cache_repoints_ultralytics_at_a_cache_copied_elsewhere(tmp_path
 @pytest.mark.parametrize("lab", [1, 2, 3])
 def test_cache_status_tells_missing_stand_in_and_real_apart(tmp_path, lab):
     assert cvkit.cache_status(lab, tmp_path / "a") == ("missing", None)
-    status, path = cvkit.cache_status(lab, _copy_standins(tmp_path / "b", [lab]))
+    status, path = cvkit.cache_status(lab, copy_to_kit_cache(tmp_path / "b", [lab]))
     assert status == "stand-in" and path.exists()
-    status, path = cvkit.cache_status(lab, _copy_standins(tmp_path / "c", [lab], keep_marker=False))
+    status, path = cvkit.cache_status(lab, copy_to_kit_cache(tmp_path / "c", [lab], keep_marker=False))
     assert status == "real" and path.exists()
 
 
@@ -105,14 +89,14 @@ def test_fetch_weights_offline_names_each_missing_model_and_its_host(tmp_path, o
 
 
 def test_fetch_weights_never_keeps_a_stand_in(tmp_path, offline_attempts):
-    cache = _copy_standins(tmp_path / "cache")
+    cache = copy_to_kit_cache(tmp_path / "cache")
     result = _fetch(cache)
     assert result.stdout.count("removing the stand-in") == 3
     assert [cvkit.cache_status(lab, cache)[0] for lab in (1, 2, 3)] == ["missing"] * 3
 
 
 def test_fetch_weights_downloads_nothing_already_complete(tmp_path, offline_attempts):
-    cache = _copy_standins(tmp_path / "cache", labs=[2, 3], keep_marker=False)
+    cache = copy_to_kit_cache(tmp_path / "cache", labs=[2, 3], keep_marker=False)
     result = _fetch(cache)
     assert "YOLO11n weights (yolo11n.pt): already in the cache" in result.stdout
     assert "google/siglip2-so400m-patch14-384): already in the cache" in result.stdout
@@ -120,7 +104,7 @@ def test_fetch_weights_downloads_nothing_already_complete(tmp_path, offline_atte
 
 
 def test_fetch_weights_treats_a_resnet_file_with_the_wrong_hash_as_damaged(tmp_path, offline_attempts):
-    cache = _copy_standins(tmp_path / "cache", labs=[1], keep_marker=False)  # random weights: hash cannot match
+    cache = copy_to_kit_cache(tmp_path / "cache", labs=[1], keep_marker=False)  # random weights: hash cannot match
     result = _fetch(cache)
     assert "removing the damaged copy" in result.stdout
     assert cvkit.cache_status(1, cache) == ("missing", None)

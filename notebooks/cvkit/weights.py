@@ -61,7 +61,7 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
         return {}
     applied = {key: value for key, value in kit_cache_env(cache).items() if key not in os.environ}
     os.environ.update(applied)
-    if "YOLO_CONFIG_DIR" in applied:
+    if os.environ.get("YOLO_CONFIG_DIR") == str(cache / "ultralytics"):
         _point_ultralytics_at(cache)
     if applied and _reachable("huggingface.co", timeout) is not None:
         offline = {key: "1" for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE") if key not in os.environ}

@@ -1,0 +1,89 @@
+"""The real-weights tier: find real weights in a kit cache, and check each lab's predictions on the sample images.
+
+`python tests/realweights.py LAB` runs one lab's pipeline (as its notebook does) with the weights the environment
+points at, prints the scorecard and exits 1 if any expectation of the manifest is not met. The tests run it in a
+child process whose environment comes from `real_env`, away from this run's stand-ins.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "notebooks"))
+
+import cvkit  # noqa: E402
+
+STANDIN_VARS = ("TORCH_HOME", "HF_HOME", "YOLO_CONFIG_DIR", "CVKIT_STANDINS_ROOT")
+
+
+def real_weights_or_reason(lab: int, cache: Path) -> str | None:
+    """None if `cache` holds the real weights of the lab, else why the tier cannot run it."""
+    status, path = cvkit.cache_status(lab, cache)
+    what = cvkit.LAB_MODELS[lab][0]
+    if status == "real":
+        return None
+    if status == "stand-in":
+        return f"{path} is a stand-in with random weights, not the real {what}: refused"
+    return f"no real {what} in {cache}: run `make weights` on a connected machine, or copy its cache there"
+
+
+def real_env(cache: Path) -> dict[str, str]:
+    """The environment of a child process that sees only the real weights in `cache`, offline."""
+    env = {key: value for key, value in os.environ.items() if key not in STANDIN_VARS}
+    env.update(cvkit.kit_cache_env(cache), CVKIT_CACHE=str(cache), HF_HUB_OFFLINE="1", YOLO_OFFLINE="1")
+    return env
+
+
+def check_lab1() -> list[str]:
+    import torch
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    model = resnet18(weights=weights).eval()
+    samples = cvkit.sample_images(1)
+    batch = torch.stack([weights.transforms()(cvkit.load_image(s.path)) for s in samples])
+    with torch.inference_mode():
+        top5 = cvkit.top_k(model(batch).softmax(dim=1), weights.meta["categories"], k=5)
+    rows = cvkit.classification_scorecard([s.name for s in samples], top5, [s.expected for s in samples])
+    print(cvkit.format_table(rows, ["image", "expected", "top-1", "top-1 hit", "top-5 hit"]))
+    return [f"{row[0]}: none of {row[1]} in the top 5" for row in rows if row[4] != "yes"]
+
+
+def check_lab2() -> list[str]:
+    from ultralytics import YOLO
+
+    model = YOLO("yolo11n.pt")
+    misses = []
+    for sample in cvkit.sample_images(2):
+        result = model.predict(cvkit.load_image(sample.path), conf=0.25, iou=0.7, verbose=False)[0]
+        rows = cvkit.detection_scorecard(result, sample.expected)
+        print(sample.name, rows)
+        misses += [f"{sample.name}: {name} expected {n}, detected {found}" for name, n, found, verdict in rows
+                   if verdict != "found"]
+    return misses
+
+
+def check_lab3() -> list[str]:
+    import torch
+    from transformers import AutoModel, AutoProcessor
+
+    model_id = "google/siglip2-so400m-patch14-384"
+    model, processor = AutoModel.from_pretrained(model_id).eval(), AutoProcessor.from_pretrained(model_id)
+    samples = cvkit.sample_images(3)
+    class_sets = cvkit.read_class_sets()
+    images = cvkit.image_features(model, processor, [cvkit.load_image(s.path) for s in samples], "cpu", torch.float32)
+    probs = {name: cvkit.zero_shot_probs(model, images, cvkit.text_features(model, processor, labels))
+             for name, labels in class_sets.items()}
+    rows = cvkit.zero_shot_scorecard([s.name for s in samples], [s.expected for s in samples], probs, class_sets)
+    print(cvkit.format_table(rows, ["image", "class set", "expected", "top label", "p(expected)", "rank", "hit"]))
+    return [f"{row[0]}: {row[1]} expected {row[2]}, got {row[3]}" for row in rows if row[-1] != "yes"]
+
+
+if __name__ == "__main__":
+    cvkit.use_kit_cache(os.environ["CVKIT_CACHE"])  # as every notebook's first cell does
+    misses = {"1": check_lab1, "2": check_lab2, "3": check_lab3}[sys.argv[1]]()
+    print("\n".join(f"MISS {miss}" for miss in misses) or "all expectations met")
+    sys.exit(1 if misses else 0)
