@@ -13,9 +13,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .core import KitError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "PROMPT_TEMPLATE",
