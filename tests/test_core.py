@@ -228,3 +228,13 @@ def test_show_grid_draws_one_titled_panel_per_image():
 def test_show_grid_without_images_is_a_short_error():
     with pytest.raises(cvkit.KitError):
         cvkit.show_grid([])
+
+
+def test_load_image_still_says_html_after_ultralytics_wrapped_pillows_open(tmp_path, monkeypatch):
+    import ultralytics.utils.patches as patches  # importing ultralytics replaces PIL.Image.open with this wrapper
+
+    monkeypatch.setattr(Image, "open", patches.image_open)
+    path = tmp_path / "page.jpg"
+    path.write_text("<html><body>Sign in to view this image</body></html>")
+    with pytest.raises(cvkit.KitError, match="HTML"):
+        cvkit.load_image(path)

@@ -161,7 +161,7 @@ def load_image(source: str | Path) -> Image.Image:
         raise KitError(
             f"{path.name} is too large to open safely ({err}); Pillow refuses it as a possible decompression bomb"
         ) from None
-    except UnidentifiedImageError:
+    except (UnidentifiedImageError, ImportError):  # ImportError: ultralytics' Image.open wrapper, offline
         head = path.read_bytes()[:64]
         raise KitError(f"{path.name} is {_describe_bytes(head)}") from None
     except (OSError, SyntaxError, ValueError) as err:

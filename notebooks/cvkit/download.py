@@ -59,7 +59,7 @@ def _check_image_bytes(data: bytes, url: str) -> None:
             image.load()
     except Image.DecompressionBombError:
         raise KitError(f"download refused: {shown} is too large to open safely (Pillow's decompression-bomb guard)") from None
-    except UnidentifiedImageError:
+    except (UnidentifiedImageError, ImportError):  # ImportError: ultralytics' Image.open wrapper, offline
         raise KitError(f"download failed: {shown} returned {_describe_bytes(data[:64])}") from None
     except Exception:
         raise KitError(f"download failed: {shown} returned a damaged or truncated image") from None
