@@ -238,3 +238,20 @@ def test_load_image_still_says_html_after_ultralytics_wrapped_pillows_open(tmp_p
     path.write_text("<html><body>Sign in to view this image</body></html>")
     with pytest.raises(cvkit.KitError, match="HTML"):
         cvkit.load_image(path)
+
+
+def test_load_image_random_bytes_with_an_image_extension_is_not_an_image(tmp_path):
+    path = tmp_path / "photo.png"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(cvkit.KitError, match="not an image Pillow can read"):
+        cvkit.load_image(path)
+
+
+def test_load_image_opens_a_1x1_image(tmp_path):
+    path = _save(Image.new("RGB", (1, 1), (1, 2, 3)), tmp_path / "dot.png")
+    assert cvkit.load_image(path).getpixel((0, 0)) == (1, 2, 3)
+
+
+def test_load_image_opens_a_very_large_photo_below_the_bomb_limit(tmp_path):
+    path = _save(Image.new("RGB", (8000, 6000), (9, 9, 9)), tmp_path / "big.jpg", quality=50)
+    assert cvkit.load_image(path).size == (8000, 6000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -102,3 +103,20 @@ def test_kit_calls_torch_load_only_with_weights_only():
     sources = [*ROOT.glob("notebooks/cvkit/*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("tests/**/*.py")]
     calls = [(p.name, m.group(0)) for p in sources for m in re.finditer(r"torch\.load\([^)]*\)", p.read_text())]
     assert all("weights_only=True" in call for _, call in calls), calls
+
+
+def test_damaged_siglip_download_names_the_cached_model_folder(tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub.constants
+    from transformers import AutoModel
+
+    hub = tmp_path / "hub"
+    shutil.copytree(Path(os.environ["HF_HOME"]) / "hub", hub)
+    for weights in hub.rglob("*.safetensors"):
+        weights.unlink()
+        weights.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    with pytest.raises(cvkit.KitError, match=r"models--google--siglip2-so400m-patch14-384 cannot be loaded .* delete it"):
+        with cvkit.explain_load_errors(3):
+            AutoModel.from_pretrained(kit_weights.SIGLIP_ID, cache_dir=str(hub))
