@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: help setup run test lab weights colab clean
+.PHONY: help setup run test lab weights bench colab clean
 
 help:
 	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
 	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models"
 	@echo "make lab    start JupyterLab on the notebooks"
 	@echo "make weights [CACHE=dir]   download every lab's real weights once into .cache/ (then no network needed)"
+	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
 	@echo "make colab REPO=owner/name   stamp the GitHub repository into the Colab badges and setup cells"
 
 $(STAMP): requirements.txt
@@ -23,6 +24,9 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/python scripts/run_notebooks.py
+
+bench: setup
+	$(BIN)/python scripts/bench.py
 
 test: setup
 	$(BIN)/python -m pytest
