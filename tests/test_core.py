@@ -255,3 +255,18 @@ def test_load_image_opens_a_1x1_image(tmp_path):
 def test_load_image_opens_a_very_large_photo_below_the_bomb_limit(tmp_path):
     path = _save(Image.new("RGB", (8000, 6000), (9, 9, 9)), tmp_path / "big.jpg", quality=50)
     assert cvkit.load_image(path).size == (8000, 6000)
+
+
+def test_use_short_errors_makes_ipython_show_a_kit_error_as_one_line(capfd):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        cvkit.use_short_errors()
+        shell.run_cell("import cvkit\nraise cvkit.KitError('no such file: cat.jpg')")
+        err = capfd.readouterr().err
+        assert err.strip() == "KitError: no such file: cat.jpg"
+        shell.run_cell("raise ValueError('other errors keep their traceback')")
+        assert "Traceback" in "".join(capfd.readouterr())
+    finally:
+        InteractiveShell.clear_instance()
