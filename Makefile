@@ -10,7 +10,7 @@ help:
 	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
 	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models"
 	@echo "make lab    start JupyterLab on the notebooks"
-	@echo "make weights [CACHE=dir]   download every lab's real weights once into .cache/ (then no network needed)"
+	@echo "make weights [CACHE=dir] [WITH_BASE=1]   fetch every lab's real weights once into .cache/ (then no network)"
 	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
 	@echo "make colab REPO=owner/name   stamp the GitHub repository into the Colab badges and setup cells"
 
@@ -35,7 +35,7 @@ lab: setup
 	$(BIN)/jupyter lab notebooks
 
 weights: setup
-	$(BIN)/python scripts/fetch_weights.py $(if $(CACHE),--cache $(CACHE))
+	$(BIN)/python scripts/fetch_weights.py $(if $(CACHE),--cache $(CACHE)) $(if $(WITH_BASE),--with-base)
 
 colab:
 	@test -n "$(REPO)" || { echo "usage: make colab REPO=owner/name"; exit 2; }

@@ -95,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             fetch()
         except Exception as err:
             problems.append(f"{what}: download from {host} failed ({_first_line(err)})")
-    if args.with_base and not problems:
-        fetch_hf(cache, SIGLIP_BASE_ID)
+    if args.with_base:
+        print(f"{SIGLIP_BASE_ID}: downloading (or checking) from huggingface.co")
+        try:
+            fetch_hf(cache, SIGLIP_BASE_ID)
+        except Exception as err:
+            problems.append(f"{SIGLIP_BASE_ID}: download from huggingface.co failed ({_first_line(err)})")
 
     print(f"\nCache: {cache}")
     for name in ("torch", "ultralytics", "huggingface"):
