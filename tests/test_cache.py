@@ -108,3 +108,10 @@ def test_fetch_weights_treats_a_resnet_file_with_the_wrong_hash_as_damaged(tmp_p
     result = _fetch(cache)
     assert "removing the damaged copy" in result.stdout
     assert cvkit.cache_status(1, cache) == ("missing", None)
+
+
+def test_fetch_weights_with_base_offline_adds_one_line_for_the_smaller_model(tmp_path, offline_attempts):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_weights.py"), "--cache", str(tmp_path),
+                             "--with-base"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "google/siglip2-base-patch16-224: cannot reach huggingface.co" in result.stderr
