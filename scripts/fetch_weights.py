@@ -96,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:
             problems.append(f"{what}: download from {host} failed ({_first_line(err)})")
     if args.with_base:
-        print(f"{SIGLIP_BASE_ID}: downloading (or checking) from huggingface.co")
+        reason = _reachable("huggingface.co", timeout=5)
         try:
+            if reason is not None:
+                raise ConnectionError(f"cannot reach huggingface.co ({reason})")
+            print(f"{SIGLIP_BASE_ID}: downloading (or checking) from huggingface.co")
             fetch_hf(cache, SIGLIP_BASE_ID)
         except Exception as err:
-            problems.append(f"{SIGLIP_BASE_ID}: download from huggingface.co failed ({_first_line(err)})")
+            problems.append(f"{SIGLIP_BASE_ID}: {_first_line(err)}")
 
     print(f"\nCache: {cache}")
     for name in ("torch", "ultralytics", "huggingface"):
