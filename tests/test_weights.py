@@ -28,9 +28,10 @@ def no_cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("lab", [1, 2, 3])
-def test_check_weights_finds_each_labs_cached_standin_and_says_it_is_one(lab, capsys):
-    assert cvkit.check_weights(lab) is not None
+@pytest.mark.parametrize("lab, where", [(1, "resnet18-f37072fd.pth"), (2, "yolo11n.pt"),
+                                        (3, "models--google--siglip2-so400m-patch14-384")])
+def test_check_weights_finds_each_labs_cached_standin_and_says_it_is_one(lab, where, capsys):
+    assert where in str(cvkit.check_weights(lab))
     assert "STAND-IN with random weights" in capsys.readouterr().out
 
 
@@ -51,7 +52,7 @@ def test_check_weights_for_lab3_in_hub_offline_mode_says_so(no_cache):
 
 
 def test_check_weights_for_lab3_looks_for_the_model_the_student_chose(capsys):
-    assert cvkit.check_weights(3).name != ""  # the so400m stand-in is cached ...
+    assert "siglip2-so400m-patch14-384" in str(cvkit.check_weights(3))  # the so400m stand-in is cached ...
     with pytest.raises(cvkit.KitError, match=r"^google/siglip2-base-patch16-224 are not cached"):
         cvkit.check_weights(3, "google/siglip2-base-patch16-224")  # ... the base model is not
 
