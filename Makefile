@@ -14,10 +14,11 @@ help:
 	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
 	@echo "make colab REPO=owner/name   stamp the GitHub repository into the Colab badges and setup cells"
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
 setup: $(STAMP)

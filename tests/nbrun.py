@@ -1,0 +1,28 @@
+"""Execute a lab notebook from the tests with some of its code changed, as a student doing an exercise would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def execute_with(name: str, replace: dict[str, str], timeout: int = 600):
+    """Run notebooks/<name> in its own folder after replacing each key by its value in the code cells; return it.
+
+    Each key must occur in the code exactly once, so that a test cannot pass because the notebook changed under it.
+    A failing cell raises nbclient's CellExecutionError, naming the cell and the error.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = NOTEBOOKS / name
+    nb = nbformat.read(path, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for old, new in replace.items():
+        hits = [cell for cell in code if old in cell.source]
+        count = sum(cell.source.count(old) for cell in hits)
+        assert count == 1, f"{name}: expected {old!r} once in the code cells, found it {count} times"
+        hits[0].source = hits[0].source.replace(old, new)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
