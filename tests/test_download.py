@@ -13,10 +13,9 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cvkit
 import pytest
 from PIL import Image
-
-import cvkit
 
 
 def _png(size: int = 16, noise: bool = False) -> bytes:
