@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import cvkit
+import pytest
 from cvkit import weights as kit_weights
 from standins import copy_to_kit_cache
 

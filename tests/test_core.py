@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import cvkit
 import pytest
 import torch
 from PIL import Image
-
-import cvkit
 
 MODES = ["L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "1"]
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from realweights import real_env, real_weights_or_reason
 from standins import copy_to_kit_cache
 

@@ -6,10 +6,9 @@ import os
 import re
 from pathlib import Path
 
+import cvkit
 import pytest
 import torch
-
-import cvkit
 from cvkit import weights as kit_weights
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import re
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -44,14 +45,14 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def pick_device() -> "torch.device":
+def pick_device() -> torch.device:
     """The device the labs run on: the first CUDA GPU if there is one, else the CPU."""
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def pick_dtype(device: "torch.device | str") -> "torch.dtype":
+def pick_dtype(device: torch.device | str) -> torch.dtype:
     """fp32 on CPU, bf16 on GPUs with native bf16 (compute capability 8.0+), fp16 on older GPUs such as the T4."""
     import torch
 
