@@ -11,10 +11,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cvkit
 import pytest
 from PIL import Image
-
-import cvkit
 
 
 def _png(size: int) -> bytes:
@@ -28,7 +27,7 @@ HTML = b"<!doctype html><html><head><title>Photo page</title></head><body><img s
 
 
 class Server:
-    """A threaded HTTP server on 127.0.0.1 whose answers the tests set per path (or '*'); it records every path asked."""
+    """A threaded HTTP server on 127.0.0.1 answering each path (or '*') as the test says; it records the paths asked."""
 
     def __init__(self):
         self.routes: dict = {}
@@ -113,7 +112,7 @@ def server():
 
 
 def fails(url: str, cache: Path, match: str, **kwargs) -> str:
-    """download_image(url) raises a one-line KitError naming url and matching `match`, and leaves no file in the cache."""
+    """download_image(url) raises a one-line KitError naming url and matching `match`; the cache holds no file."""
     with pytest.raises(cvkit.KitError) as info:
         cvkit.download_image(url, **kwargs)
     message = str(info.value)
@@ -147,6 +146,11 @@ def test_tilde_in_CVKIT_CACHE_is_the_home_folder(server, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("CVKIT_CACHE", "~/kit")
     assert cvkit.download_image(server.url("/photo.png")).parent == tmp_path / "kit" / "images"
+
+
+def test_load_image_opens_a_url_through_the_cache(server, cache):
+    image = cvkit.load_image(server.url("/photo.png"))
+    assert image.mode == "RGB" and image.size == (96, 96) and len(list(cache.iterdir())) == 1
 
 
 def test_failed_write_leaves_no_partial_file(server, cache, monkeypatch):
@@ -235,8 +239,9 @@ def test_streamed_body_over_the_cap_is_refused(server, cache):
         handler.send_header("Content-Type", "image/png")
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
-        while not server.release.is_set():
+        for _ in range(128):  # 1 MB of zeros, then the end: a downloader without the cap fails on "not an image"
             handler.wfile.write(b"2000\r\n" + bytes(0x2000) + b"\r\n")
+        handler.wfile.write(b"0\r\n\r\n")
 
     server.routes["/endless.png"] = endless_chunks
     fails(server.url("/endless.png"), cache, "refused: .* sent more than the 4 KB limit", max_bytes=4096)
@@ -246,16 +251,19 @@ def test_streamed_body_over_the_cap_is_refused(server, cache):
 
 
 def test_silent_server_times_out(server, cache):
-    server.routes["/stall.png"] = lambda handler: server.release.wait(30)
+    server.routes["/stall.png"] = lambda handler: server.release.wait(5)
     fails(server.url("/stall.png"), cache, r"timed out: .* sent nothing for 0\.2 s", timeout=0.2)
 
 
 def test_trickling_server_is_stopped_by_the_deadline(server, cache):
-    def trickle(handler):  # a byte every 0.05 s: no single wait reaches the timeout
+    def trickle(handler):  # a byte every 0.05 s for 3 s, then it hangs up: no single wait reaches the timeout
         handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n")
-        while not server.release.wait(0.05):
+        for _ in range(60):
+            if server.release.wait(0.05):
+                return
             handler.wfile.write(b"x")
             handler.wfile.flush()
+        handler.close_connection = True
 
     server.routes["/slow.png"] = trickle
     fails(server.url("/slow.png"), cache, r"timed out: .* took longer than 0\.3 s in all", timeout=5, deadline=0.3)

@@ -1,4 +1,4 @@
-"""Downloading an image from an http(s) URL once into the cache: time-limited, size-capped, checked, written atomically."""
+"""Downloading an image from an http(s) URL once into the cache: time-limited, size-capped, checked, atomic."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def _problem(err: Exception, url: str, shown: str, timeout: float) -> str:
 
 
 def _read_body(response: requests.Response, shown: str, start: float, deadline: float, max_bytes: int) -> bytes:
-    """The body of an answer, refused when it is an HTTP error, an HTML page, over max_bytes or past the deadline."""
+    """The answer's body; a KitError for an HTTP error, an HTML page, a body over max_bytes or past the deadline."""
     if not response.ok:
         raise KitError(f"download failed: {shown} answered HTTP {response.status_code} {_one_line(response.reason, 40)}")
     if response.headers.get("Content-Type", "").split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
@@ -90,7 +90,8 @@ def _image_suffix(data: bytes, shown: str) -> str:
             return "." + (image.format or "img").lower()
     except (UnidentifiedImageError, ImportError) as err:  # ImportError: ultralytics' Image.open wrapper, offline
         what = _describe_bytes(data[:64])
-        raise KitError(f"download failed: {shown} is {what}" + (f": {COPY_HINT}" if "HTML" in what else "")) from err
+        hint = f": {COPY_HINT}" if "HTML" in what else ""
+        raise KitError(f"download failed: {shown} is {what}{hint}") from err
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise KitError(f"download failed: {shown} is not a complete image Pillow can decode ({_one_line(err)})") from err
 
@@ -113,7 +114,7 @@ def download_image(url: str, timeout: float = 15.0, deadline: float = 60.0, max_
         with requests.Session() as session:
             session.max_redirects = MAX_REDIRECTS
             session.headers["User-Agent"] = "cvkit-course-kit/1.0 (python-requests)"
-            with session.get(url, stream=True, timeout=(timeout, timeout)) as response:
+            with session.get(url, stream=True, timeout=timeout) as response:
                 data = _read_body(response, shown, start, deadline, max_bytes)
     except (OSError, ValueError, urllib3.exceptions.HTTPError) as err:  # requests' errors are OSErrors
         raise KitError(_problem(err, url, shown, timeout)) from err
