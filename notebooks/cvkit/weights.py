@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .core import KIT_ROOT, KitError
+from .core import KitError, kit_cache_dir
 
 __all__ = [
-    "LAB_WEIGHTS", "kit_cache_dir", "kit_cache_env", "use_kit_cache", "weights_name", "weights_host",
+    "LAB_WEIGHTS", "kit_cache_env", "use_kit_cache", "weights_name", "weights_host",
     "cached_weights", "weights_in_cache", "cache_problem", "why_unreachable", "check_weights",
     "explain_load_errors", "explain_oom",
 ]
@@ -121,11 +121,6 @@ def weights_in_cache(source: Any, cache: str | Path) -> Path:
 
 
 # -------------------------------------------------------------- the kit cache
-
-
-def kit_cache_dir() -> Path:
-    """The kit's own cache folder (weights and downloaded images): $CVKIT_CACHE, else .cache/ in the repository."""
-    return Path(os.environ.get("CVKIT_CACHE") or KIT_ROOT / ".cache").expanduser().resolve()
 
 
 def kit_cache_env(cache: Path) -> dict[str, str]:
