@@ -52,16 +52,18 @@ def check_lab1() -> list[str]:
 
 
 def check_lab2() -> list[str]:
+    from collections import Counter
+
     from ultralytics import YOLO
 
-    model = YOLO("yolo11n.pt")
+    model = YOLO(LAB_WEIGHTS[2])
     misses = []
-    for sample in cvkit.sample_images(2):
+    for sample in cvkit.sample_images(2):  # bus.jpg from the installed ultralytics package, then the kit's photos
         result = model.predict(cvkit.load_image(sample.path), conf=0.25, iou=0.7, verbose=False)[0]
-        rows = cvkit.detection_scorecard(result, sample.expected)
-        print(sample.name, rows)
-        misses += [f"{sample.name}: {name} expected {n}, detected {found}" for name, n, found, verdict in rows
-                   if verdict != "found"]
+        counts = Counter(result.names[int(c)] for c in result.boxes.cls)
+        print(sample.name, dict(counts.most_common()))
+        misses += [f"{sample.name}: {name} expected at least {n}, detected {counts[name]}"
+                   for name, n in sample.expected.items() if counts[name] < n]
     return misses
 
 
