@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.models import ResNet18_Weights, ResNet50_Weights, resnet18, resnet50
+from torchvision.models import ResNet18_Weights, ResNet50_Weights, resnet18
 from torchvision.transforms import functional as TF
 
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
@@ -38,10 +38,8 @@ def test_weights_transforms_differ_between_the_lab_and_the_swapped_model_only_in
     assert lab.mean == swapped.mean == [0.485, 0.456, 0.406] and lab.std == swapped.std == [0.229, 0.224, 0.225]
 
 
-@pytest.mark.parametrize(("build", "weights"), [(resnet18, WEIGHTS), (resnet50, SWAPPED)], ids=["resnet18", "resnet50"])
-def test_standin_loads_through_the_real_weights_api_without_network(build, weights):
-    model = build(weights=weights).eval()
-    assert sum(p.numel() for p in model.parameters()) == weights.meta["num_params"]
+def test_standin_loads_through_the_real_weights_api_without_network():
+    model = resnet18(weights=WEIGHTS).eval()  # the swapped ResNet-50's stand-in loads in the notebook test below
     with torch.inference_mode():
         assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
 
