@@ -7,7 +7,6 @@ Sections, on the CPU or the first CUDA GPU (in the dtype `cvkit.pick_dtype` give
   Lab 3 also times feature reuse against one pipeline call per image per class set (target >= 3x, 8 images x 3 sets);
 - fullsize: the real architectures: build, latency per image at batch 1 and 8, peak memory, each in its own process;
 - notebooks: each notebook's first cells, up to its environment check, in a fresh interpreter;
-- tests (--with-tests or --only tests): the whole test run, and each notebook's time in it.
 Models have random weights (costs do not depend on them); YOLO11n's are the tests' stand-in's, which finds boxes.
 Times come from torch.utils.benchmark (median and interquartile range); a target is met only when the whole 95 %
 interval of the median meets it. Writes build/bench.json; --update-readme also writes the table into README.md.
@@ -596,7 +595,7 @@ def bench_fullsize(settings: Settings) -> list[dict]:
     return rows + in_child(child_siglip, settings)
 
 
-# ------------------------------------------------------- notebooks and tests
+# ------------------------------------------------------------------ notebooks
 
 
 def first_cells(notebook: Path) -> str:
@@ -619,26 +618,6 @@ def bench_notebooks(settings: Settings) -> list[dict]:
     return rows
 
 
-NOTEBOOK_TIME = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?) s\s+(\S+\.ipynb)\s*$", re.M)
-
-
-def parse_notebook_times(output: str) -> dict[str, float]:
-    """Per-notebook seconds from the 'notebook execution time' section the repository's conftest prints."""
-    at = output.find("notebook execution time")
-    return {path: float(sec) for sec, path in NOTEBOOK_TIME.findall(output[at:])} if at >= 0 else {}
-
-
-def bench_tests(settings: Settings) -> list[dict]:
-    _log("tests: the whole `python -m pytest` run (minutes)")
-    seconds, proc = timed(lambda: subprocess.run([sys.executable, "-m", "pytest"], cwd=ROOT, text=True,
-                                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    status = "passed" if proc.returncode == 0 else f"FAILED, exit {proc.returncode}"
-    return [row("tests", f"make test after set-up (python -m pytest, {status})", "s", seconds,
-                note="stand-ins built at start included")] + [
-        row("tests", f"{Path(path).name} under nbval with stand-ins", "s", sec)
-        for path, sec in sorted(parse_notebook_times(proc.stdout).items())]
-
-
 # ---------------------------------------------------------------------- main
 
 
@@ -648,7 +627,6 @@ SECTIONS: dict[str, Callable[[Settings], list[dict]]] = {
     "lab3": bench_lab3,
     "fullsize": bench_fullsize,
     "notebooks": bench_notebooks,
-    "tests": bench_tests,
 }
 
 
@@ -676,7 +654,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, 2 images, small SigLIP (a smoke test)")
     parser.add_argument("--only", help=f"comma-separated sections among {','.join(SECTIONS)}")
-    parser.add_argument("--with-tests", action="store_true", help="also time the whole test run (minutes)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report (default build/bench.json)")
     parser.add_argument("--update-readme", action="store_true", help="write the table into README.md between the markers")
     parser.add_argument("--from-json", type=Path, help="print (and with --update-readme write) an earlier report; measure nothing")
@@ -693,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.from_json} has schema {report.get('schema')}; this script reads {SCHEMA}", file=sys.stderr)
             return 2
     else:
-        names = [n.strip() for n in args.only.split(",")] if args.only else [n for n in SECTIONS if n != "tests" or args.with_tests]
+        names = [n.strip() for n in args.only.split(",")] if args.only else list(SECTIONS)
         unknown = [n for n in names if n not in SECTIONS]
         if unknown:
             print(f"unknown section(s): {', '.join(unknown)}; choose among {', '.join(SECTIONS)}", file=sys.stderr)

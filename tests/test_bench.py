@@ -6,19 +6,16 @@ No timing is asserted here: numbers belong to the benchmark (`make bench`), not 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import bench
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
-bench = sys.modules["bench"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
 
 README_TEXT = f"# Kit\n\nintro\n\n{bench.MARK_START}\n(not measured yet)\n{bench.MARK_END}\n\n## Layout\nrest\n"
 FAKE_MACHINE = {"cpu": "Fake CPU 3000", "cores": 2, "gpu": None, "torch": "9.9.9", "python": "3.11.0",
@@ -130,13 +127,6 @@ def test_replace_region_is_idempotent():
 def test_replace_region_refuses_text_without_both_markers():
     with pytest.raises(ValueError):
         bench.replace_region(README_TEXT.replace(bench.MARK_END, ""), "table")
-
-
-def test_parse_notebook_times_reads_the_conftest_section():
-    output = ("tests/test_x.py ....\n== notebook execution time (stand-in models) ==\n"
-              "  12.5 s  notebooks/01_image_classification.ipynb\n   3.0 s  notebooks/02_object_detection.ipynb\n== 3 passed ==\n")
-    assert bench.parse_notebook_times(output) == {"notebooks/01_image_classification.ipynb": 12.5,
-                                                  "notebooks/02_object_detection.ipynb": 3.0}
 
 
 def _fake_run(monkeypatch, tmp_path, *extra):
