@@ -1,5 +1,6 @@
 """cvkit: the small helpers module shared by the three labs of the kit."""
 
+from .checks import *  # noqa: F401,F403
 from .camera import *  # noqa: F401,F403
 from .classify import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
