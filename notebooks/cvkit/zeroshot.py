@@ -121,7 +121,7 @@ def plot_heatmap(
                     color="white" if dark_cell else "black")
     if diagonal:
         for k in range(min(values.shape)):
-            ax.add_patch(Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2))
+            ax.add_patch(Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
     ax.set_title(title, fontsize=10)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     if show:
