@@ -27,7 +27,7 @@ run: setup
 	$(BIN)/python scripts/run_notebooks.py
 
 bench: setup
-	$(BIN)/python scripts/bench.py
+	PYTHONPATH=$(CURDIR)/tests $(BIN)/python scripts/bench.py
 
 test: setup
 	$(BIN)/ruff check --quiet .

@@ -11,23 +11,22 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "notebooks"))
-
-import cvkit  # noqa: E402
+import cvkit
+from cvkit.weights import LAB_WEIGHTS, weights_in_cache
+from standins import MARKER
 
 STANDIN_VARS = ("TORCH_HOME", "HF_HOME", "YOLO_CONFIG_DIR", "CVKIT_STANDINS_ROOT")
 
 
 def real_weights_or_reason(lab: int, cache: Path) -> str | None:
     """None if `cache` holds the real weights of the lab, else why the tier cannot run it."""
-    status, path = cvkit.cache_status(lab, cache)
-    what = cvkit.LAB_MODELS[lab][0]
-    if status == "real":
-        return None
-    if status == "stand-in":
-        return f"{path} is a stand-in with random weights, not the real {what}: refused"
-    return f"no real {what} in {cache}: run `make weights` on a connected machine, or copy its cache there"
+    source = LAB_WEIGHTS[lab]
+    path = weights_in_cache(source, cache)
+    if not path.exists():
+        return f"no real {source} in {cache}: run `make weights` on a connected machine, or copy its cache there"
+    if any(path.rglob(MARKER)) if path.is_dir() else (path.parent / MARKER).exists():
+        return f"{path} is a stand-in with random weights, not the real {source}: refused"
+    return None
 
 
 def real_env(cache: Path) -> dict[str, str]:
@@ -41,15 +40,16 @@ def check_lab1() -> list[str]:
     import torch
     from torchvision.models import ResNet18_Weights, resnet18
 
-    weights = ResNet18_Weights.IMAGENET1K_V1
+    weights = ResNet18_Weights.IMAGENET1K_V1  # as the notebook does: the weights' transforms, softmax, torch.topk
     model = resnet18(weights=weights).eval()
     samples = cvkit.sample_images(1)
     batch = torch.stack([weights.transforms()(cvkit.load_image(s.path)) for s in samples])
     with torch.inference_mode():
-        top5 = cvkit.top_k(model(batch).softmax(dim=1), weights.meta["categories"], k=5)
-    rows = cvkit.classification_scorecard([s.name for s in samples], top5, [s.expected for s in samples])
-    print(cvkit.format_table(rows, ["image", "expected", "top-1", "top-1 hit", "top-5 hit"]))
-    return [f"{row[0]}: none of {row[1]} in the top 5" for row in rows if row[4] != "yes"]
+        indices = torch.topk(model(batch).softmax(dim=1), k=5, dim=1).indices
+    names = [[weights.meta["categories"][i] for i in row] for row in indices.tolist()]
+    card = cvkit.classification_scorecard([s.name for s in samples], names, [s.expected for s in samples])
+    print(card.to_string())
+    return [f"{image}: none of {row['expected']} in the top 5" for image, row in card.iterrows() if not row["top-5 hit"]]
 
 
 def check_lab2() -> list[str]:

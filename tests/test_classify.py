@@ -1,17 +1,27 @@
-"""Lab 1: the kit's preprocessing and helpers against torchvision's own, on the stand-in weights."""
+"""Lab 1: the kit's images and helpers against torchvision's own preprocessing, on the stand-in weights."""
 
 from __future__ import annotations
 
 import cvkit
+import numpy as np
+import pytest
 import torch
-from torchvision.models import ResNet18_Weights, resnet18
+from PIL import Image
+from torchvision.models import ResNet18_Weights, ResNet50_Weights, resnet18
+from torchvision.transforms import functional as TF
 
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
+SWAPPED = ResNet50_Weights.IMAGENET1K_V2  # the exercise's model: other resize size, other block type
+
+
+def _x_ramp(width: int, height: int) -> Image.Image:
+    """An RGB image whose red channel is its column index (0..255 across the width)."""
+    red = np.tile(np.linspace(0, 255, width).round().astype(np.uint8), (height, 1))
+    return Image.fromarray(np.stack([red, np.zeros_like(red), np.zeros_like(red)], axis=2))
 
 
 def test_kit_images_reach_the_model_in_rgb_as_an_independent_decoder_sees_them():
     import cv2
-    from PIL import Image
 
     preprocess = WEIGHTS.transforms()
     for sample in cvkit.sample_images(1):
@@ -22,33 +32,126 @@ def test_kit_images_reach_the_model_in_rgb_as_an_independent_decoder_sees_them()
         assert (ours - reference).abs().mean() < 0.02, sample.name
 
 
-def test_weights_transforms_are_imagenet_resize_crop_and_normalisation():
-    preprocess = WEIGHTS.transforms()
-    assert (preprocess.resize_size, preprocess.crop_size) == ([256], [224])
-    assert preprocess.mean == [0.485, 0.456, 0.406] and preprocess.std == [0.229, 0.224, 0.225]
+def test_weights_transforms_differ_between_the_lab_and_the_swapped_model_only_in_resize_size():
+    lab, swapped = WEIGHTS.transforms(), SWAPPED.transforms()
+    assert (lab.resize_size, lab.crop_size, swapped.resize_size, swapped.crop_size) == ([256], [224], [232], [224])
+    assert lab.mean == swapped.mean == [0.485, 0.456, 0.406] and lab.std == swapped.std == [0.229, 0.224, 0.225]
 
 
 def test_standin_loads_through_the_real_weights_api_without_network():
-    model = resnet18(weights=WEIGHTS).eval()
+    model = resnet18(weights=WEIGHTS).eval()  # the swapped ResNet-50's stand-in loads in the notebook test below
     with torch.inference_mode():
         assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
 
 
-def test_top_k_returns_names_and_probabilities_in_descending_order():
-    probs = torch.tensor([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]])
-    assert cvkit.top_k(probs, ["a", "b", "c"], k=2) == [
-        [("b", 0.6000000238418579), ("c", 0.30000001192092896)], [("a", 0.5), ("c", 0.30000001192092896)]]
+@pytest.mark.parametrize("weights", [WEIGHTS, SWAPPED], ids=["resize256", "resize232"])
+@pytest.mark.parametrize("size", [(640, 320), (300, 500)], ids=["landscape", "portrait"])
+def test_crop_box_is_the_part_of_the_image_the_weights_transforms_keep(weights, size):
+    preprocess = weights.transforms()
+    image = _x_ramp(*size)
+    kept = TF.center_crop(TF.resize(image, preprocess.resize_size), preprocess.crop_size)
+    first, last = np.asarray(kept)[0, [0, -1], 0] / 255 * (size[0] - 1)  # the kept columns, in original pixels
+    left, top, right, bottom = cvkit.crop_box(size, preprocess)
+    assert abs(left - first) < 3 and abs(right - 1 - last) < 3
+    assert bottom - top == pytest.approx(right - left) and (top + bottom) / 2 == pytest.approx(size[1] / 2)
 
 
-def test_top_k_rejects_probabilities_that_do_not_match_the_class_list():
-    import pytest
+def test_show_crops_dims_what_the_crop_drops_and_keeps_the_rest(monkeypatch):
+    shown = []
+    monkeypatch.setattr(cvkit.core, "show_grid", lambda images, titles=None, **kw: shown.extend(images))
+    image = Image.new("RGB", (400, 200), (200, 200, 200))
+    cvkit.show_crops([image], WEIGHTS.transforms(), ["grey"])
+    pixels = np.asarray(shown[0])
+    assert (pixels[100, 5] < 100).all() and (pixels[100, 395] < 100).all()  # dimmed left and right margins
+    assert (pixels[100, 200] == 200).all()  # the centre is untouched
 
-    with pytest.raises(ValueError, match="shape"):
-        cvkit.top_k(torch.rand(2, 5), ["a", "b"], k=1)
+
+@pytest.mark.parametrize("weights", [WEIGHTS, SWAPPED], ids=["resize256", "resize232"])
+def test_padded_image_passes_the_weights_centre_crop_whole(weights):
+    preprocess = weights.transforms()
+    pixels = np.zeros((120, 320, 3), dtype=np.uint8)
+    pixels[..., 0] = 255
+    pixels[:, :8] = pixels[:, -8:] = (0, 0, 255)  # blue ends: both must survive the crop
+    padded = cvkit.pad_to_keep_whole(Image.fromarray(pixels), preprocess)
+    seen = np.asarray(TF.center_crop(TF.resize(padded, preprocess.resize_size), preprocess.crop_size)).astype(int)
+    middle = seen[seen.shape[0] // 2]
+    blue = np.flatnonzero((middle[:, 2] > 150) & (middle[:, 0] < 100))
+    assert blue.min() < 10 and blue.max() > preprocess.crop_size[0] - 10 and len(blue) >= 8
+    assert (seen[0, :, 0] < 200).all() and (seen[-1, :, 0] < 200).all()  # padding above and below, no red
 
 
-def test_classification_scorecard_counts_top1_and_top5_hits():
-    preds = [[("tabby", 0.5)] + [("x", 0.1)] * 4, [("x", 0.5), ("y", 0.2), ("lemon", 0.1), ("z", 0.1), ("w", 0.1)],
-             [("x", 0.5)] * 5]
-    rows = cvkit.classification_scorecard(["cat", "fruit", "bee"], preds, [["tabby"], ["orange", "lemon"], ["bee"]])
-    assert [(r[3], r[4]) for r in rows] == [("yes", "yes"), ("no", "yes"), ("no", "no")]
+def test_padding_reaches_the_model_as_zeros():
+    preprocess = WEIGHTS.transforms()
+    tensor = preprocess(cvkit.pad_to_keep_whole(Image.new("RGB", (100, 10), (255, 255, 255)), preprocess))
+    assert tensor[:, :5, :].abs().max() < 0.01
+
+
+def test_to_picture_undoes_the_normalisation():
+    preprocess = WEIGHTS.transforms()
+    image = Image.new("RGB", (300, 300), (10, 128, 250))
+    picture = cvkit.to_picture(preprocess(image), preprocess)
+    assert picture.shape == (224, 224, 3)
+    assert np.allclose(picture[100, 100], np.array([10, 128, 250]) / 255, atol=1e-3)
+
+
+def test_top5_table_has_one_row_per_image_and_shades_cells_by_probability():
+    styled = cvkit.top5_table(["cat", "bee"], [["tabby", "lynx"], ["bee", "fly"]], torch.tensor([[0.9, 0.1], [0.5, 0.4]]))
+    assert styled.data.to_dict("list") == {"top-1": ["tabby (0.90)", "bee (0.50)"], "top-2": ["lynx (0.10)", "fly (0.40)"]}
+    assert list(styled.data.index) == ["cat", "bee"]
+    styles = styled._compute().ctx  # (row, column) -> [(property, value)]
+    shade = {cell: dict(styles[cell])["background-color"] for cell in [(0, 0), (0, 1), (1, 0)]}
+    assert shade[(0, 0)] != shade[(0, 1)] != shade[(1, 0)]  # 0.9, 0.1 and 0.5 get different shades
+
+
+def test_top5_table_rejects_names_and_probabilities_of_different_shapes():
+    with pytest.raises(ValueError, match="expected 2 rows"):
+        cvkit.top5_table(["cat", "bee"], [["tabby", "lynx"], ["bee", "fly"]], torch.rand(2, 3))
+
+
+def test_classification_scorecard_has_boolean_top1_and_top5_hits():
+    names = [["tabby"] + ["x"] * 4, ["x", "y", "lemon", "z", "w"], ["x"] * 5]
+    card = cvkit.classification_scorecard(["cat", "fruit", "bee"], names, [["tabby"], ["orange", "lemon"], ["bee"]])
+    assert card["top-1 hit"].tolist() == [True, False, False] and card["top-5 hit"].tolist() == [True, True, False]
+    assert card["top-1 hit"].dtype.kind == card["top-5 hit"].dtype.kind == "b" and card.loc["fruit", "expected"] == "orange | lemon"
+
+
+def test_highlight_hits_colours_true_green_and_false_red_in_boolean_columns_only():
+    import pandas as pd
+
+    styled = cvkit.highlight_hits(pd.DataFrame({"top-1": ["a", "b"], "hit": [True, False]}, index=["x", "y"]))
+    styles = styled._compute().ctx  # (row, column) -> [(property, value)]
+    assert ("background-color", "#c6efce") in styles[(0, 1)] and ("background-color", "#ffc7ce") in styles[(1, 1)]
+    assert (0, 0) not in styles and (1, 0) not in styles
+
+
+@pytest.mark.parametrize(("rows", "written"), [(8, 8 * 17), (16, 0)], ids=["values-written", "too-many-cells"])
+def test_show_heatmap_names_rows_and_columns_and_writes_values_that_fit(rows, written, monkeypatch):
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
+    table = pd.DataFrame(np.random.default_rng(0).random((rows, 17)), index=[f"block{i}" for i in range(rows)],
+                         columns=[f"image{j}" for j in range(17)])
+    cvkit.show_heatmap(table, "title", "ratio")
+    ax = figures[0].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(table.index)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(table.columns)
+    assert len(ax.texts) == written
+    plt.close("all")
+
+
+def test_notebook_runs_with_resnet50_v2_swapped_in():
+    from nbrun import execute_with
+
+    nb = execute_with("01_image_classification.ipynb", {
+        "models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1": "models.resnet50, models.ResNet50_Weights.IMAGENET1K_V2",
+        # two images keep the run short: the tabby for the convolution, the hammer for the crop section
+        "samples = cvkit.sample_images(1)": 'samples = [s for s in cvkit.sample_images(1) if s.name in ("tabby_cat", "hammer")]',
+    })
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
+    assert "ResNet50_Weights.IMAGENET1K_V2: 25.6 M parameters" in printed
+    assert "16 residual blocks" in printed

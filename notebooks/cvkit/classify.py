@@ -1,62 +1,126 @@
-"""Helpers for Lab 1: top-k tables, the scorecard and a look at the preprocessing."""
+"""Helpers for Lab 1: what the centre crop keeps, model inputs as pictures, and the lab's tables and heatmap."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import ceil
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image, ImageDraw
+
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import torch
+    from pandas.io.formats.style import Styler
+
+__all__ = [
+    "crop_box", "show_crops", "pad_to_keep_whole", "to_picture",
+    "top5_table", "classification_scorecard", "highlight_hits", "show_heatmap",
+]
+
+HIT, MISS = "background-color: #c6efce; color: #006100", "background-color: #ffc7ce; color: #9c0006"
+
+
+def crop_box(size: tuple[int, int], preprocess: Any) -> tuple[float, float, float, float]:
+    """The (left, top, right, bottom) box of an image of `size` (width, height) that `preprocess`'s resize and centre
+    crop keep, in the image's own pixels."""
+    width, height = size
+    scale = preprocess.resize_size[0] / min(width, height)  # the short side goes to resize_size
+    side = min(preprocess.crop_size[0] / scale, width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    return left, top, left + side, top + side
+
+
+def show_crops(images: Sequence[Image.Image], preprocess: Any, titles: Sequence[str] | None = None,
+               ncols: int = 6, size: float = 2.6) -> None:
+    """Show each image with what the centre crop of `preprocess` throws away dimmed and the kept square framed."""
+    from .core import show_grid
+
+    framed = []
+    for image in images:
+        box = crop_box(image.size, preprocess)
+        shown = Image.blend(image, Image.new("RGB", image.size, (0, 0, 0)), 0.6)
+        shown.paste(image.crop(tuple(round(v) for v in box)), (round(box[0]), round(box[1])))
+        ImageDraw.Draw(shown).rectangle(box, outline=(255, 215, 0), width=max(2, round(min(image.size) / 100)))
+        framed.append(shown)
+    show_grid(framed, titles, ncols=ncols, size=size)
+
+
+def pad_to_keep_whole(image: Image.Image, preprocess: Any, fill: tuple[int, int, int] | None = None) -> Image.Image:
+    """The image centred on a square canvas so large that `preprocess`'s resize and centre crop keep all of it.
+
+    The canvas is filled with the normalisation's mean colour by default, which the model receives as zeros.
+    """
+    if fill is None:
+        fill = tuple(round(255 * m) for m in preprocess.mean)
+    side = ceil(max(image.size) * preprocess.resize_size[0] / preprocess.crop_size[0]) + 2
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return canvas
+
+
+def to_picture(tensor: torch.Tensor, preprocess: Any) -> np.ndarray:
+    """A normalised (3, H, W) model input as an (H, W, 3) picture in [0, 1], for display."""
     import torch
 
-__all__ = ["top_k", "classification_scorecard", "show_preprocessing"]
+    mean = torch.tensor(preprocess.mean).view(3, 1, 1)
+    std = torch.tensor(preprocess.std).view(3, 1, 1)
+    return (tensor.detach().float().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def top_k(probs: torch.Tensor, categories: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
-    """For each row of an (N, C) probability tensor, the k most likely (class name, probability) pairs."""
-    if probs.ndim != 2 or probs.shape[1] != len(categories):
-        raise ValueError(f"expected probabilities of shape (N, {len(categories)}), got {tuple(probs.shape)}")
-    values, indices = probs.float().topk(k, dim=1)
-    return [
-        [(categories[i], float(v)) for v, i in zip(row_values.tolist(), row_indices.tolist())]
-        for row_values, row_indices in zip(values, indices)
-    ]
+def top5_table(index: Sequence[str], names: Sequence[Sequence[str]], probs: Any) -> Styler:
+    """One row per image: its k classes with their probabilities, each cell shaded by its probability."""
+    import numpy as np
+    import pandas as pd
+
+    probs = np.asarray(probs, dtype=float)
+    if probs.shape != (len(index), len(names[0])) or any(len(row) != probs.shape[1] for row in names):
+        raise ValueError(f"expected {len(index)} rows of {len(names[0])} names and probabilities, got {probs.shape}")
+    cells = [[f"{n} ({p:.2f})" for n, p in zip(row_names, row_probs)] for row_names, row_probs in zip(names, probs)]
+    table = pd.DataFrame(cells, index=list(index), columns=[f"top-{k + 1}" for k in range(probs.shape[1])])
+    return table.style.background_gradient(cmap="Blues", gmap=probs, axis=None, vmin=0.0, vmax=1.0)
 
 
 def classification_scorecard(
-    names: Sequence[str], predictions: Sequence[Sequence[tuple[str, float]]], expected: Sequence[Sequence[str]]
-) -> list[tuple[str, str, str, str, str]]:
-    """Rows of (image, expected, top-1 prediction, top-1 hit, top-5 hit) against the accepted labels."""
+    index: Sequence[str], names: Sequence[Sequence[str]], expected: Sequence[Sequence[str]]
+) -> pd.DataFrame:
+    """One row per image: the accepted labels, the top-1 class, and whether top-1 and the top 5 hold an accepted one."""
+    import pandas as pd
+
     rows = []
-    for name, preds, accepted in zip(names, predictions, expected, strict=True):
-        labels = [label for label, _ in preds]
-        rows.append(
-            (
-                name,
-                " | ".join(accepted),
-                labels[0],
-                "yes" if labels[0] in accepted else "no",
-                "yes" if any(label in accepted for label in labels[:5]) else "no",
-            )
-        )
-    return rows
+    for row_names, accepted in zip(names, expected, strict=True):
+        rows.append({
+            "expected": " | ".join(accepted),
+            "top-1": row_names[0],
+            "top-1 hit": row_names[0] in accepted,
+            "top-5 hit": any(name in accepted for name in row_names[:5]),
+        })
+    return pd.DataFrame(rows, index=list(index))
 
 
-def show_preprocessing(image: Any, preprocess: Any) -> torch.Tensor:
-    """Show an image beside what `preprocess` makes of it (de-normalised for display); return the tensor."""
+def highlight_hits(table: pd.DataFrame) -> Styler:
+    """The table with its True cells green and its False cells red (boolean columns only)."""
+    flags = [column for column in table.columns if table[column].dtype == bool]
+    return table.style.map(lambda value: HIT if value else MISS, subset=flags)
+
+
+def show_heatmap(table: pd.DataFrame, title: str, label: str) -> None:
+    """Show a numeric table as a heatmap, rows and columns named, values written in the cells when they fit."""
     import matplotlib.pyplot as plt
-    import torch
+    import numpy as np
 
-    tensor = preprocess(image)
-    mean = torch.tensor(preprocess.mean).view(3, 1, 1)
-    std = torch.tensor(preprocess.std).view(3, 1, 1)
-    shown = (tensor * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4))
-    left.imshow(image)
-    left.set_title(f"original {image.width}x{image.height}")
-    right.imshow(shown)
-    right.set_title(f"model input {tensor.shape[2]}x{tensor.shape[1]} (de-normalised)")
-    for ax in (left, right):
-        ax.axis("off")
+    values = table.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * values.shape[1] + 3), max(3.0, 0.4 * values.shape[0] + 1.5)))
+    shown = ax.imshow(values, cmap="viridis", aspect="auto", vmin=0.0)
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in table.columns], rotation=45, ha="right")
+    ax.set_yticks(range(values.shape[0]), [str(i) for i in table.index])
+    if values.size <= 200:
+        middle = (values.max() + max(values.min(), 0.0)) / 2
+        for (row, column), value in np.ndenumerate(values):
+            ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color="black" if value > middle else "white")
+    fig.colorbar(shown, ax=ax, label=label)
+    ax.set_title(title)
     fig.tight_layout()
     plt.show()
-    return tensor

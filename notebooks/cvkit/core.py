@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIT_ROOT", "DATA_DIR", "LABELS_DIR", "KitError", "Sample",
-    "in_colab", "in_kaggle", "pick_device", "pick_dtype", "device_report", "use_short_errors",
+    "kit_cache_dir", "in_colab", "in_kaggle", "pick_device", "pick_dtype", "device_report", "use_short_errors",
     "pil_open", "load_image", "sample_images", "read_labels", "read_class_sets",
     "show_grid", "plot_bars", "format_table",
 ]
@@ -40,6 +41,11 @@ class Sample(NamedTuple):
 # ---------------------------------------------------------------- environment
 
 
+def kit_cache_dir() -> Path:
+    """The kit's own cache folder (weights and downloaded images): $CVKIT_CACHE, else .cache/ in the repository."""
+    return Path(os.environ.get("CVKIT_CACHE") or KIT_ROOT / ".cache").expanduser().resolve()
+
+
 def in_colab() -> bool:
     """True when running inside Google Colab."""
     return "google.colab" in sys.modules
@@ -47,8 +53,6 @@ def in_colab() -> bool:
 
 def in_kaggle() -> bool:
     """True when running inside a Kaggle notebook."""
-    import os
-
     return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .core import KIT_ROOT, KitError
+from .core import KitError, kit_cache_dir
 
 __all__ = [
-    "LAB_WEIGHTS", "kit_cache_dir", "kit_cache_env", "use_kit_cache", "weights_name", "cached_weights",
-    "weights_in_cache", "check_weights", "explain_load_errors", "explain_oom",
+    "LAB_WEIGHTS", "kit_cache_env", "use_kit_cache", "weights_name", "weights_host",
+    "cached_weights", "weights_in_cache", "cache_problem", "why_unreachable", "check_weights",
+    "explain_load_errors", "explain_oom",
 ]
 
 LAB_WEIGHTS = {1: "ResNet18_Weights.IMAGENET1K_V1", 2: "yolo11n.pt", 3: "google/siglip2-so400m-patch14-384"}
@@ -70,7 +71,8 @@ def weights_name(source: Any) -> str:
     return source
 
 
-def _host(source: Any) -> str:
+def weights_host(source: Any) -> str:
+    """The host the library downloads these weights from."""
     kind = _kind(source)
     if kind == "torchvision":
         return urlsplit(_torchvision(source).url).hostname or "download.pytorch.org"
@@ -121,11 +123,6 @@ def weights_in_cache(source: Any, cache: str | Path) -> Path:
 # -------------------------------------------------------------- the kit cache
 
 
-def kit_cache_dir() -> Path:
-    """The kit's own cache folder (weights and downloaded images): $CVKIT_CACHE, else .cache/ in the repository."""
-    return Path(os.environ.get("CVKIT_CACHE") or KIT_ROOT / ".cache").expanduser().resolve()
-
-
 def kit_cache_env(cache: Path) -> dict[str, str]:
     """The variables that point torch and Hugging Face at a kit cache folder (ultralytics: see use_kit_cache)."""
     return {"TORCH_HOME": str(cache / "torch"), "HF_HOME": str(cache / "huggingface")}
@@ -169,7 +166,7 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
     applied = {key: value for key, value in wanted.items() if key not in os.environ}
     os.environ.update(applied)
     complete = all(_complete_in_cache(source, cache) for source in LAB_WEIGHTS.values())
-    if complete or _reachable("huggingface.co", timeout) is not None:
+    if complete or why_unreachable("huggingface.co", timeout) is not None:
         offline = {key: "1" for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE") if key not in os.environ}
         os.environ.update(offline)
         applied.update(offline)
@@ -183,10 +180,24 @@ def _complete_in_cache(source: str, cache: Path) -> bool:
     return _hf_snapshot(path) is not None if _kind(source) == "huggingface" else path.is_file()
 
 
+def cache_problem(source: Any, cache: str | Path) -> str | None:
+    """None when a kit cache folder holds a complete copy of the weights that reads, else what is wrong with it."""
+    path = weights_in_cache(source, cache)
+    if not path.exists():
+        return "missing"
+    if _kind(source) == "huggingface":
+        snapshot = _hf_snapshot(path)
+        return "incomplete (no snapshot with a config)" if snapshot is None else _damage(source, snapshot)
+    if _kind(source) == "torchvision":  # torchvision names its files after the first hex digits of their sha256
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return None if digest.startswith(path.stem.rsplit("-", 1)[-1]) else "its checksum does not match its name"
+    return _damage(source, path)
+
+
 # ------------------------------------------------------------- availability
 
 
-def _reachable(host: str, timeout: float) -> str | None:
+def why_unreachable(host: str, timeout: float) -> str | None:
     """None if a TCP connection to host:443 opens within `timeout` (name lookup included), else why not."""
     found: dict[str, Any] = {}
 
@@ -225,13 +236,13 @@ def check_weights(source: Any, timeout: float = 5.0) -> Path | None:
     if path is not None:
         print(f"{name}: cached at {path}")
         return path
-    host = _host(source)
+    host = weights_host(source)
     offline = [key for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE") if os.environ.get(key, "").lower() in ("1", "true")]
     kind = _kind(source)
     if kind == "huggingface" and "HF_HUB_OFFLINE" in offline:
         reason = "HF_HUB_OFFLINE is set (the kit sets it when a weight cache is in use or there is no network)"
     else:
-        reason = _reachable(host, timeout)
+        reason = why_unreachable(host, timeout)
     if reason is not None:
         raise KitError(
             f"{name} is not cached and cannot be downloaded from {host}: {reason}. "
