@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed-requirements
 help:
 	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
 	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models"
+	@echo "make test-colab [PYTHON_COLAB=python3.13]   the same tests in .venv-colab, at Colab's versions (.ci/colab-constraints.txt)"
 	@echo "make lab    start JupyterLab on the notebooks"
 	@echo "make weights [CACHE=dir] [WITH_BASE=1]   fetch every lab's real weights once into .cache/ (then no network)"
 	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
@@ -31,6 +32,15 @@ bench: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The suite in a second venv at the versions of Colab's runtime (Python 3.13); .ci/colab_env.sh says how it is built.
+PYTHON_COLAB ?= python3.13
+VENV_COLAB   := .venv-colab
+
+.PHONY: test-colab
+test-colab:
+	bash .ci/colab_env.sh $(PYTHON_COLAB) $(VENV_COLAB)
+	$(VENV_COLAB)/bin/python -m pytest
 
 lab: setup
 	$(BIN)/jupyter lab notebooks
