@@ -18,12 +18,15 @@ lacks='ultralytics|pillow-heif|nbval'
 # Left out: jupyterlab (Colab has its own front end; the tests do not need it).
 skip='torch|torchvision|jupyterlab'
 
+# The rest of requirements.txt by name only, so each comes at Colab's version (its pins lose to Colab's here).
+mapfile -t by_name < <(grep -v -E "^(#|$|($skip|$lacks)==)" requirements.txt | sed 's/[=<>~!;].*//')
+mapfile -t at_kit_pins < <(grep -E "^($lacks)==" requirements.txt)
+
 test -x "$venv/bin/python" || "$python" -m venv "$venv"
 install=("$venv/bin/python" -m pip install --quiet)
 "${install[@]}" -c "$constraints" torch torchvision
-# The rest of requirements.txt by name only, so each comes at Colab's version (its pins lose to Colab's here).
-"${install[@]}" -c "$constraints" $(grep -v -E "^(#|$|($skip|$lacks)==)" requirements.txt | sed 's/[=<>~!;].*//')
-"${install[@]}" $(grep -E "^($lacks)==" requirements.txt)
+"${install[@]}" -c "$constraints" "${by_name[@]}"
+"${install[@]}" "${at_kit_pins[@]}"
 "${install[@]}" --no-deps --editable .
 "$venv/bin/python" .ci/check_colab_versions.py "$constraints"
 echo "$inputs" > "$stamp"
