@@ -10,10 +10,10 @@ help:
 	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
 	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models"
 	@echo "make test-colab [PYTHON_COLAB=python3.13]   the same tests in .venv-colab, at Colab's versions (.ci/colab-constraints.txt)"
-	@echo "make lab    start JupyterLab on the notebooks"
+	@echo "make lab [LAB_ARGS=...]   start JupyterLab on the notebooks (also as root, e.g. in a container)"
 	@echo "make weights [CACHE=dir] [WITH_BASE=1]   fetch every lab's real weights once into .cache/ (then no network)"
 	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
-	@echo "make colab REPO=owner/name   stamp the GitHub repository into the Colab badges and setup cells"
+	@echo "make colab [REPO=owner/name]  stamp the GitHub repository (default: the origin remote) into badges and setup cells"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,7 @@ bench: setup
 	$(BIN)/python scripts/bench.py
 
 test: setup
+	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest
 
 # The suite in a second venv at the versions of Colab's runtime (Python 3.13); .ci/colab_env.sh says how it is built.
@@ -43,14 +44,13 @@ test-colab:
 	$(VENV_COLAB)/bin/python -m pytest
 
 lab: setup
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
 
 weights: setup
 	$(BIN)/python scripts/fetch_weights.py $(if $(CACHE),--cache $(CACHE)) $(if $(WITH_BASE),--with-base)
 
 colab:
-	@test -n "$(REPO)" || { echo "usage: make colab REPO=owner/name"; exit 2; }
-	$(BIN)/python scripts/stamp_colab.py $(REPO)
+	python3 scripts/stamp_colab.py $(REPO)
 
 clean:
 	rm -rf build runs notebooks/runs

@@ -38,8 +38,7 @@ def pytest_configure(config):
         "PYTHONWARNINGS": "ignore::DeprecationWarning",
     }
     os.environ.update(offline)
-    sys.path.insert(0, str(NONET))
-    import netguard  # noqa: F401  (guards this process; kernels get it through sitecustomize)
+    from nonet import netguard  # noqa: F401  (guards this process; kernels get it through sitecustomize)
 
     # Build the stand-ins in a child process, so that no library here reads its cache settings before they are set.
     build = subprocess.run(

@@ -1,37 +1,41 @@
 """What each lab costs on this machine, and proof that the kit adds nothing on top of the libraries.
 
-Measures, on the CPU or the first CUDA GPU (with the dtype `cvkit.pick_dtype` gives):
-
-- lab1, lab2, lab3: each lab's kit pipeline against the bare library calls on the same images, interleaved in one
-  run; the overhead is the median of the per-pair ratios kit / bare (target: at most 1.05). Lab 3 also times the
-  reuse of features (image tower once per image, text tower once per class set) against one pipeline call per
-  image per class set, at full size (target: at least 3x for 8 images x 3 class sets);
-- fullsize: the real architectures with random weights (no download): build time, latency per image at batch 1
-  and 8, peak memory; each model in its own process, so that peaks do not mix;
-- notebooks: the wait before each notebook's environment check (its first code cells in a fresh interpreter);
-- tests (only with --with-tests or --only tests): the whole `make test` run after set-up, and each notebook's
-  execution time in it (from the section the repository's conftest prints).
-
-Every time is the median of several runs after a warm-up, with min and max. Writes build/bench.json; with
---update-readme also the table (and the machine it came from) between the bench markers in README.md.
-Never uses the network (HF_HUB_OFFLINE=1, YOLO_OFFLINE=1).
+Sections, on the CPU or the first CUDA GPU (in the dtype `cvkit.pick_dtype` gives):
+- lab1, lab2, lab3: the lab's kit pipeline and the bare library calls, run alternately on the same images after one
+  untimed call each that checks both give the same results (Lab 2: the same boxes, and some); overhead = median of
+  the per-pair ratios kit / bare, target <= 1.05.
+  Lab 3 also times feature reuse against one pipeline call per image per class set (target >= 3x, 8 images x 3 sets);
+- fullsize: the real architectures: build, latency per image at batch 1 and 8, peak memory, each in its own process;
+- notebooks: each notebook's first cells, up to its environment check, in a fresh interpreter;
+- tests (--with-tests or --only tests): the whole test run, and each notebook's time in it.
+Models have random weights (costs do not depend on them); YOLO11n's are the tests' stand-in's, which finds boxes.
+Times come from torch.utils.benchmark (median and interquartile range); a target is met only when the whole 95 %
+interval of the median meets it. Writes build/bench.json; --update-readme also writes the table into README.md.
+Needs tests/ on PYTHONPATH for the stand-ins (`make bench` sets it). Never uses the network.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as _dt
+import functools
+import importlib
 import json
+import math
+import multiprocessing
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -39,135 +43,121 @@ README = ROOT / "README.md"
 DEFAULT_OUT = ROOT / "build" / "bench.json"
 MARK_START = "<!-- bench:start -->"
 MARK_END = "<!-- bench:end -->"
-SCHEMA = 1
-SECTION_ORDER = ("lab1", "lab2", "lab3", "fullsize", "notebooks", "tests")
-CHILD_MARK = "BENCH-CHILD "
+SCHEMA = 2
 TEMPLATE = "This is a photo of {label}."
-
-# google/siglip2-so400m-patch14-384 (model_type "siglip"): the towers of SigLIP so400m-patch14-384 with SigLIP 2's
-# 256k Gemma vocabulary; text padded to exactly 64 tokens.
-SO400M = {
-    "vision": dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
-                   image_size=384, patch_size=14),
-    "text": dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
-                 vocab_size=256000, max_position_embeddings=64),
+SIGLIP_ID = "google/siglip2-so400m-patch14-384"
+CONFIDENCE = 0.95
+OVERHEAD_TARGET = ("<=", 1.05)
+# Tower sizes and vocabulary of google/siglip2-so400m-patch14-384 (SigLIP so400m towers, SigLIP 2's 256k Gemma
+# vocabulary; 384 px, 64 text positions), and of a small model with the same inputs (Lab 3's ratio, --quick).
+SIGLIP = {
+    "so400m": (dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16), 256000),
+    "small": (dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4), 512),
 }
-# For the kit / bare ratio of Lab 3 a small model with the same input sizes does (a ratio, not a cost).
-SIGLIP_SMALL = {
-    "vision": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
-                   image_size=384, patch_size=14),
-    "text": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
-                 vocab_size=512, max_position_embeddings=64),
-}
-
-
-# ------------------------------------------------------------------ settings
 
 
 @dataclasses.dataclass
 class Settings:
     quick: bool = False
-    repeats: int = 7          # timed runs per figure, after the warm-up
-    warmup: int = 1           # runs discarded before timing
-    pairs: int = 11           # kit/bare pairs per ratio
-    images: int | None = None  # images per lab (None: all the lab's images)
-    big_repeats: int = 3      # so400m timed runs at batch 1 (batch 8: one fewer, at least 1)
-    reuse_images: int = 8     # Lab 3 reuse comparison: images x the 3 class sets
-    first_cell_runs: int = 5
+    min_run_time: float = 5.0       # seconds of timed calls per figure, after one warm-up call
+    big_min_run_time: float = 30.0  # the same for the full-size SigLIP
+    pairs: int = 21                 # kit/bare pairs per ratio (21: the 95 % interval runs from the 6th to the 16th)
+    images: int | None = None       # images per lab (None: all the lab's images)
+    siglip: str = "so400m"          # the full-size SigLIP, a key of SIGLIP
+    reuse_images: int = 8           # Lab 3 reuse comparison: images x the 3 class sets
+    reuse_pairs: int = 1            # one pair takes about 8 minutes at so400m on 2 CPU cores
 
-    @classmethod
-    def make(cls, quick: bool) -> "Settings":
-        if quick:
-            return cls(quick=True, repeats=3, pairs=5, images=4, big_repeats=1, reuse_images=2, first_cell_runs=2)
-        return cls()
+
+QUICK = Settings(quick=True, min_run_time=0.3, big_min_run_time=0.3, pairs=6, images=2, siglip="small", reuse_images=2)
 
 
 # ---------------------------------------------------------------- statistics
 
 
-def summarize(samples: Sequence[float], warmup: int = 0) -> dict[str, Any]:
-    """Median, min and max of the samples left after dropping the first `warmup` ones (the warm-up runs)."""
-    kept = [float(s) for s in samples[warmup:]]
-    if not kept:
-        raise ValueError(f"no samples left after {warmup} warm-up run(s) out of {len(samples)}")
-    return {"median": statistics.median(kept), "min": min(kept), "max": max(kept), "runs": len(kept), "samples": kept}
+def measure(fn: Callable[[], Any], min_run_time: float) -> Any:
+    """fn timed by torch.utils.benchmark: a warm-up call, then calls for at least `min_run_time` seconds."""
+    import torch
+    from torch.utils import benchmark
+
+    timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time)
+
+
+def measurement(values: Sequence[float], what: str = "") -> Any:
+    """Values timed or derived here (interleaved pairs, their ratios) as a torch.utils.benchmark Measurement."""
+    from torch.utils import benchmark
+
+    return benchmark.Measurement(1, [float(v) for v in values], benchmark.TaskSpec(what, "pass"))
+
+
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Distribution-free interval for the median: the k-th smallest and k-th largest value, for the largest k whose
+    coverage 1 - 2 P(Binomial(n, 1/2) < k) is at least `confidence`; None when even the min and max cover less."""
+    xs, n = sorted(values), len(values)
+    k, below = 0, 0.0  # below = P(Binomial(n, 1/2) < k)
+    while k < n // 2 and 1 - 2 * (below + math.comb(n, k) / 2**n) >= confidence:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    return (xs[k - 1], xs[n - k]) if k else None
+
+
+def summary(m: Any, scale: float = 1.0) -> dict[str, Any]:
+    """Median, interquartile range, runs and 95 % interval of the median of a Measurement (times x scale)."""
+    samples = [t * scale for t in m.times]
+    return {"median": m.median * scale, "iqr": m.iqr * scale, "runs": len(samples),
+            "interval": median_interval(samples), "samples": samples}
 
 
 def paired_ratio(kit: Sequence[float], bare: Sequence[float]) -> dict[str, Any]:
     """Summary of the per-pair ratios kit[i] / bare[i] (pairs timed side by side), not the ratio of medians."""
     if len(kit) != len(bare) or not kit:
         raise ValueError(f"need as many kit as bare timings (and some): {len(kit)} vs {len(bare)}")
-    return summarize([k / b for k, b in zip(kit, bare)])
+    return summary(measurement([k / b for k, b in zip(kit, bare, strict=True)], "kit / bare"))
 
 
-def _sync_for(device: Any) -> Callable[[], None] | None:
-    import torch
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds one call of fn takes (torch.utils.benchmark's timer synchronises the accelerator), and its result."""
+    from torch.utils import benchmark
 
-    if getattr(device, "type", str(device)) == "cuda":
-        return torch.cuda.synchronize
-    return None
-
-
-def timed(fn: Callable[[], Any], sync: Callable[[], None] | None = None) -> tuple[float, Any]:
-    """Seconds one call of fn takes (with the device synchronised before and after), and its result."""
-    if sync is not None:
-        sync()
-    start = time.perf_counter()
+    start = benchmark.timer()
     result = fn()
-    if sync is not None:
-        sync()
-    return time.perf_counter() - start, result
+    return benchmark.timer() - start, result
 
 
-def repeat(fn: Callable[[], Any], repeats: int, warmup: int = 1, sync=None, scale: float = 1.0) -> dict[str, Any]:
-    """Run fn warmup + repeats times; summarize the timed runs (each multiplied by `scale`, e.g. 1/batch)."""
-    samples = [timed(fn, sync)[0] * scale for _ in range(warmup + repeats)]
-    return summarize(samples, warmup)
+def paired_times(kit: Callable[[], Any], bare: Callable[[], Any], pairs: int) -> tuple[list[float], list[float]]:
+    """Seconds of kit and bare timed side by side `pairs` times; who goes first alternates."""
+    times: dict[Callable, list[float]] = {kit: [], bare: []}
+    for i in range(pairs):
+        for fn in (kit, bare) if i % 2 == 0 else (bare, kit):
+            times[fn].append(timed(fn)[0])
+    return times[kit], times[bare]
 
 
-def paired_runs(kit: Callable[[], Any], bare: Callable[[], Any], pairs: int, warmup: int = 1, sync=None
-                ) -> tuple[list[float], list[float], list[tuple[Any, Any]]]:
-    """Time kit and bare side by side, `pairs` times after `warmup` pairs; who goes first alternates.
+def meets(value: float, op: str, target: float) -> bool:
+    return {"<=": value <= target, "<": value < target, ">=": value >= target, ">": value > target}[op]
 
-    Returns the kit times, the bare times (same order) and the (kit, bare) results of the last pair.
-    """
-    kit_times, bare_times, last = [], [], (None, None)
-    for i in range(warmup + pairs):
-        if i % 2 == 0:
-            tk, rk = timed(kit, sync)
-            tb, rb = timed(bare, sync)
-        else:
-            tb, rb = timed(bare, sync)
-            tk, rk = timed(kit, sync)
-        if i >= warmup:
-            kit_times.append(tk)
-            bare_times.append(tb)
-        last = (rk, rb)
-    return kit_times, bare_times, last
+
+def verdict(interval: tuple[float, float] | None, op: str, target: float) -> str:
+    """'met' when the whole interval meets the target, 'missed' when none of it does, else 'inconclusive'."""
+    hits = [meets(x, op, target) for x in interval or ()]
+    if hits and all(hits):
+        return "met"
+    return "missed" if hits and not any(hits) else "inconclusive"
 
 
 # ---------------------------------------------------------------------- rows
 
 
-def row(section: str, name: str, unit: str, stats: dict[str, Any] | float | None, target: tuple[str, float] | None = None,
-        note: str = "", **extra: Any) -> dict[str, Any]:
-    """One line of the report: a measure with its unit, median/min/max/runs, an optional target and a note."""
-    if stats is None:
-        stats = {"median": None, "min": None, "max": None, "runs": 0, "samples": []}
-    elif not isinstance(stats, dict):
-        stats = {"median": float(stats), "min": float(stats), "max": float(stats), "runs": 1, "samples": [float(stats)]}
-    out = {"section": section, "name": name, "unit": unit, **{k: stats[k] for k in ("median", "min", "max", "runs")},
-           "samples": stats.get("samples", []), "target": None, "ok": None, "note": note}
-    if target is not None:
-        op, value = target
-        out["target"] = {"op": op, "value": value}
-        out["ok"] = None if out["median"] is None else meets(out["median"], op, value)
-    out.update(extra)
-    return out
-
-
-def meets(value: float, op: str, target: float) -> bool:
-    return {"<=": value <= target, "<": value < target, ">=": value >= target, ">": value > target}[op]
+def row(section: str, name: str, unit: str, stats: dict[str, Any] | float | None = None,
+        target: tuple[str, float] | None = None, note: str = "", **extra: Any) -> dict[str, Any]:
+    """One line of the report: a measure with its unit and statistics, an optional target and its verdict, a note."""
+    if not isinstance(stats, dict):  # one measured number, or none
+        values = [] if stats is None else [float(stats)]
+        stats = {"median": values[0] if values else None, "iqr": None, "runs": len(values), "interval": None,
+                 "samples": values}
+    verdict_ = verdict(stats["interval"], *target) if target else None
+    return {"section": section, "name": name, "unit": unit, **stats, "note": note, "verdict": verdict_,
+            "target": {"op": target[0], "value": target[1]} if target else None, **extra}
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -179,52 +169,55 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:.3g} s" if value < 1000 else f"{value:.0f} s"
     if unit == "x":
         return f"{value:.3f}x" if value < 2 else f"{value:.2f}x"
-    if unit == "MB":
-        return f"{value:,.0f} MB"
-    return f"{value:.3g} {unit}".strip()
+    return f"{value:,.0f} MB" if unit == "MB" else f"{value:.3g} {unit}".strip()
+
+
+def format_target(r: dict[str, Any]) -> str:
+    """'<= 1.050x: met (95 % interval 0.981x to 1.030x)', or inconclusive, or **missed**; '' without a target."""
+    if not r.get("target"):
+        return ""
+    unit, interval = r["unit"], r.get("interval")
+    spread = (f"95 % interval {format_value(interval[0], unit)} to {format_value(interval[1], unit)}" if interval
+              else f"too few runs ({r['runs']}) for a 95 % interval")
+    shown = "**missed**" if r["verdict"] == "missed" else r["verdict"]
+    return f"{r['target']['op']} {format_value(r['target']['value'], unit)}: {shown} ({spread})"
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as a Markdown table: section, measure, median, min, max, runs, target (met or missed)."""
-    lines = ["| section | measure | median | min | max | runs | target |", "|---|---|---:|---:|---:|---:|---|"]
+    """The rows as a Markdown table: section, measure, median, IQR, runs, target (met, missed or inconclusive)."""
+    lines = ["| section | measure | median | IQR | runs | target |", "|---|---|---:|---:|---:|---|"]
     for r in rows:
-        target = ""
-        if r.get("target"):
-            verdict = {True: "met", False: "**missed**", None: "-"}[r.get("ok")]
-            target = f"{r['target']['op']} {format_value(r['target']['value'], r['unit'])}: {verdict}"
         name = r["name"] + (f" ({r['note']})" if r.get("note") else "")
-        lines.append(
-            f"| {r['section']} | {name.replace('|', '/')} | {format_value(r['median'], r['unit'])} | "
-            f"{format_value(r['min'], r['unit'])} | {format_value(r['max'], r['unit'])} | {r['runs']} | {target} |"
-        )
+        iqr = format_value(r["iqr"], r["unit"]) if r["runs"] > 1 else "-"
+        lines.append(f"| {r['section']} | {name.replace('|', '/')} | {format_value(r['median'], r['unit'])} | "
+                     f"{iqr} | {r['runs']} | {format_target(r)} |")
     return "\n".join(lines)
 
 
-def describe_machine(machine: dict[str, Any]) -> str:
-    gpu = machine.get("gpu") or "no GPU"
-    return (f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, {gpu}; torch {machine.get('torch', '?')}, "
-            f"Python {machine.get('python', '?')}; device {machine.get('device', '?')}, {machine.get('dtype', '?')}")
+def describe_machine(m: dict[str, Any]) -> str:
+    return (f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('gpu') or 'no GPU'}; torch {m.get('torch', '?')}, "
+            f"Python {m.get('python', '?')}; device {m.get('device', '?')}, {m.get('dtype', '?')}")
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The README region: when, where and how the numbers were measured, then the table."""
     m, s = report["machine"], report["settings"]
-    command = "`.venv/bin/python scripts/bench.py --quick`" if s.get("quick") else "`make bench`"
+    command = "`PYTHONPATH=tests .venv/bin/python scripts/bench.py --quick`" if s.get("quick") else "`make bench`"
     loads = [x for x in (m.get("load_average"), report.get("load_average_end")) if x]
-    load_text = ""
-    if loads:
-        load_text = "; load average " + " -> ".join(f"{x[0]:.1f}" for x in loads)
-        if max(x[0] for x in loads) > 0.5 * (m.get("cores") or 1):
-            load_text += (" (other processes shared the CPU: absolute times are inflated, the interleaved "
-                          "kit / bare ratios much less so)")
+    load_text = ("; load average " + " -> ".join(f"{x[0]:.1f}" for x in loads)) if loads else ""
+    if loads and max(x[0] for x in loads) > 0.5 * (m.get("cores") or 1):
+        load_text += " (other processes shared the CPU: absolute times are inflated, the interleaved ratios less so)"
     return (
         f"- **When**: {m.get('date', '?')}, by {command} in {report.get('seconds', 0):.0f} s.\n"
         f"- **Machine**: {describe_machine(m)}{load_text}.\n"
-        f"- **How**: each figure is the median of {s.get('repeats')} timed runs after {s.get('warmup')} warm-up "
-        f"(fewer for SigLIP so400m, as the runs column says); a ratio is the median of {s.get('pairs')} per-pair "
-        "ratios, kit and bare interleaved on the same images. Models have random weights (no download); their "
-        "costs do not depend on the weights.\n\n"
-        + format_table(report["rows"])
+        f"- **How**: torch.utils.benchmark times each figure: one warm-up call, then calls for at least "
+        f"{s.get('min_run_time')} s ({s.get('big_min_run_time')} s for SigLIP {s.get('siglip')}); the table gives "
+        f"their median and interquartile range. A kit / bare ratio is the median of {s.get('pairs')} per-pair ratios, "
+        "kit and bare run alternately on the same images after one untimed call each that checks both give the same "
+        "results. A target is met when the whole 95 % interval of the median (distribution-free, from order "
+        "statistics) meets it, missed when none of it does, inconclusive otherwise. Models have random weights (no "
+        "download; costs do not depend on the weights); YOLO11n is the tests' stand-in, adjusted to find boxes."
+        "\n\n" + format_table(report["rows"])
     )
 
 
@@ -244,25 +237,15 @@ def update_readme(report: dict[str, Any], path: Path | None = None) -> None:
 # ------------------------------------------------------------------- machine
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict[str, Any]:
+    import cvkit
     import torch
 
-    sys.path.insert(0, str(NOTEBOOKS))
-    import cvkit
-
     device = cvkit.pick_device()
-    info = {
-        "cpu": _cpu_model(),
+    cpuinfo = Path("/proc/cpuinfo")
+    cpu = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M) if cpuinfo.exists() else []
+    return {
+        "cpu": cpu[0].strip() if cpu else platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
@@ -274,304 +257,240 @@ def machine_info() -> dict[str, Any]:
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
-    return info
 
 
 def _rss_mb() -> float:
-    try:
-        import psutil
+    import psutil
 
-        return psutil.Process().memory_info().rss / 2**20
-    except ImportError:
-        return float("nan")
+    return psutil.Process().memory_info().rss / 2**20
 
 
-def _peak_rss_mb() -> float:
+def _memory_rows(what: str, device: Any, baseline_mb: float) -> list[dict]:
+    """Peak resident memory of this process (and peak GPU memory on CUDA)."""
     import resource
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+    import torch
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    rows = [row("fullsize", f"{what}: peak RSS (process, after imports {baseline_mb:,.0f} MB)", "MB", peak)]
+    if device.type == "cuda":
+        rows.append(row("fullsize", f"{what}: peak GPU memory allocated", "MB", torch.cuda.max_memory_allocated() / 2**20))
+    return rows
 
 
 def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def in_child(fn: Callable[..., list[dict]], *args: Any) -> list[dict]:
+    """fn(*args) in a fresh interpreter (spawned), so that its peak memory is its own."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 # ---------------------------------------------------------------- the models
 
 
-def _kit():
-    sys.path.insert(0, str(NOTEBOOKS))
+def _device_dtype() -> tuple[Any, Any]:
     import cvkit
 
-    return cvkit
-
-
-def _device_dtype():
-    cvkit = _kit()
     device = cvkit.pick_device()
     return device, cvkit.pick_dtype(device)
 
 
 def _paths(lab: int, limit: int | None) -> list[Path]:
-    paths = [s.path for s in _kit().sample_images(lab)]
-    return paths[:limit] if limit else paths
+    import cvkit
+
+    return [s.path for s in cvkit.sample_images(lab)][:limit]
 
 
-def _tokenizer():
-    """A small Gemma-style tokenizer built here (no download): pad 0, eos 1, bos 2, adds <eos>, byte fallback."""
-    import string
-
-    from transformers import GemmaTokenizer
-
-    vocab = {token: i for i, token in enumerate(("<pad>", "<eos>", "<bos>", "<unk>", "<mask>"))}
-    for byte in range(256):
-        vocab[f"<0x{byte:02X}>"] = len(vocab)
-    for char in string.ascii_letters + string.digits + string.punctuation + "\u2581":
-        vocab.setdefault(char, len(vocab))
-    return GemmaTokenizer(vocab=vocab, merges=[], add_bos_token=False, add_eos_token=True, padding_side="right",
-                          model_input_names=["input_ids"])
+def _standin(name: str) -> Any:
+    """The tests' stand-in module `standins.<name>` (tests/standins/), found through PYTHONPATH."""
+    try:
+        return importlib.import_module(f"standins.{name}")
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("standins"):
+            raise
+        raise RuntimeError("the benchmark uses the tests' stand-ins: put tests/ on PYTHONPATH (make bench does)") from err
 
 
-def build_siglip(spec: dict[str, dict], device, dtype, seed: int = 0):
-    """A SiglipModel with random weights from the config in `spec` (tower sizes), on device in dtype."""
+def siglip_processor() -> Any:
+    """SigLIP 2's processor (384 px, mean = std = 0.5; Gemma-style tokenizer) from the tests' stand-in: no download."""
+    from transformers import AutoProcessor
+
+    with tempfile.TemporaryDirectory(prefix="bench-siglip-") as tmp:
+        hub = Path(_standin("siglip").install(Path(tmp))["HF_HOME"]) / "hub"
+        return AutoProcessor.from_pretrained(SIGLIP_ID, cache_dir=hub, local_files_only=True)
+
+
+@contextlib.contextmanager
+def standin_yolo() -> Iterator[str]:
+    """The path of the tests' stand-in yolo11n.pt (the real architecture, adjusted to find boxes), in a temporary
+    folder; ultralytics, if imported only after this, takes the stand-in's settings rather than the user's."""
+    with tempfile.TemporaryDirectory(prefix="bench-yolo-") as tmp:
+        env = _standin("yolo").install(Path(tmp))
+        yield str(next(Path(env["YOLO_CONFIG_DIR"]).rglob("yolo11n.pt")))
+
+
+def build_siglip(size: str, device: Any, dtype: Any) -> Any:
+    """A SiglipModel with random weights and SIGLIP[size]'s towers, 384 px and 64 text positions, on device in dtype."""
     import torch
     from transformers import SiglipConfig, SiglipModel
 
-    torch.manual_seed(seed)
-    config = SiglipConfig(text_config=dict(spec["text"], pad_token_id=0, eos_token_id=1, bos_token_id=2),
-                          vision_config=dict(spec["vision"]))
+    tower, vocab_size = SIGLIP[size]
+    torch.manual_seed(0)
+    config = SiglipConfig(vision_config=dict(tower, image_size=384, patch_size=14),
+                          text_config=dict(tower, vocab_size=vocab_size, max_position_embeddings=64, pad_token_id=0,
+                                           eos_token_id=1, bos_token_id=2))
     return SiglipModel(config).eval().to(device=device, dtype=dtype)
-
-
-def siglip_processor(image_size: int):
-    from transformers import SiglipImageProcessor, SiglipProcessor
-
-    image_processor = SiglipImageProcessor(size={"height": image_size, "width": image_size}, resample=2,
-                                           do_resize=True, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-                                           image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    return SiglipProcessor(image_processor=image_processor, tokenizer=_tokenizer())
 
 
 # ------------------------------------------------------- sections: kit vs bare
 
 
+def kit_vs_bare(section: str, kit_what: str, bare_what: str, kit: Callable[[], Any], bare: Callable[[], Any],
+                same: Callable[[Any, Any], str], pairs: int, note: str = "") -> list[dict]:
+    """Rows for kit and bare, timed alternately `pairs` times after one untimed call each; `same` checks the two
+    calls' results (it raises when they differ) and says how they agree."""
+    agreement = same(kit(), bare())
+    _log(f"{section}: kit and bare agree ({agreement}); {pairs} timed pairs")
+    kt, bt = paired_times(kit, bare, pairs)
+    return [
+        row(section, f"kit: {kit_what}", "s", summary(measurement(kt, "kit")), note=note),
+        row(section, f"bare: {bare_what}", "s", summary(measurement(bt, "bare"))),
+        row(section, "kit / bare", "x", paired_ratio(kt, bt), OVERHEAD_TARGET, agreement),
+    ]
+
+
+def same_boxes(kit: Sequence[Any], bare: Sequence[Any], atol: float = 1e-3) -> str:
+    """'same N boxes on n/n images' for two lists of ultralytics Results; raises when any image's boxes (xyxy,
+    confidence, class) differ, or when there is no box at all (a ratio of two empty detections measures nothing)."""
+    import torch
+
+    if len(kit) != len(bare) or any(
+            a.orig_shape != b.orig_shape or a.boxes.data.shape != b.boxes.data.shape
+            or not torch.allclose(a.boxes.data.float().cpu(), b.boxes.data.float().cpu(), atol=atol)
+            for a, b in zip(kit, bare, strict=False)):
+        raise RuntimeError("lab2: the kit and the bare library found different boxes")
+    total = sum(len(r.boxes) for r in kit)
+    if total == 0:
+        raise RuntimeError("lab2: no boxes on any image: the kit / bare ratio would compare empty detections")
+    return f"same {total} boxes on {len(kit)}/{len(kit)} images"
+
+
 def bench_lab1(settings: Settings) -> list[dict]:
+    import cvkit
     import torch
     from PIL import Image
     from torchvision.models import ResNet18_Weights, resnet18
 
-    cvkit = _kit()
     device, dtype = _device_dtype()
-    sync = _sync_for(device)
     paths = _paths(1, settings.images)
     weights = ResNet18_Weights.IMAGENET1K_V1
     preprocess, categories = weights.transforms(), weights.meta["categories"]
     torch.manual_seed(0)
     model = resnet18().eval().to(device=device, dtype=dtype)  # the architecture; weights do not change the cost
 
-    def kit():
-        images = [cvkit.load_image(p) for p in paths]
+    def probs(images):
         batch = torch.stack([preprocess(im) for im in images]).to(device=device, dtype=dtype)
         with torch.inference_mode():
-            probs = model(batch).float().softmax(dim=1).cpu()
-        return [[name for name, _ in preds] for preds in cvkit.top_k(probs, categories, k=5)]
+            return model(batch).float().softmax(dim=1).cpu()
+
+    def kit():
+        return [[name for name, _ in preds] for preds in cvkit.top_k(probs([cvkit.load_image(p) for p in paths]),
+                                                                     categories, k=5)]
 
     def bare():
         images = []
         for p in paths:
             with Image.open(p) as im:
                 images.append(im.convert("RGB"))
-        batch = torch.stack([preprocess(im) for im in images]).to(device=device, dtype=dtype)
-        with torch.inference_mode():
-            probs = model(batch).float().softmax(dim=1).cpu()
-        return [[categories[i] for i in row] for row in torch.topk(probs, 5, dim=1).indices.tolist()]
+        return [[categories[i] for i in top] for top in torch.topk(probs(images), 5, dim=1).indices.tolist()]
 
-    _log(f"lab1: {len(paths)} images, {settings.pairs} kit/bare pairs")
-    kt, bt, (rk, rb) = paired_runs(kit, bare, settings.pairs, settings.warmup, sync)
-    same = sum(a == b for a, b in zip(rk, rb))
+    def same(k, b):
+        if k != b:
+            raise RuntimeError("lab1: the kit and the bare library give different top-5")
+        return f"same top-5 on {len(k)}/{len(k)} images"
+
     n = len(paths)
-    return [
-        row("lab1", f"kit: load_image + transforms + forward + top_k, {n} images", "s", summarize(kt)),
-        row("lab1", f"bare: PIL open/convert + transforms + forward + torch.topk, {n} images", "s", summarize(bt)),
-        row("lab1", "kit / bare", "x", paired_ratio(kt, bt), ("<=", 1.05), f"same top-5 on {same}/{n} images"),
-    ]
+    return kit_vs_bare("lab1", f"load_image + transforms + forward + top_k, {n} images",
+                       f"PIL open/convert + transforms + forward + torch.topk, {n} images", kit, bare, same,
+                       settings.pairs)
 
 
 def bench_lab2(settings: Settings) -> list[dict]:
+    import cvkit
     import torch
-    from ultralytics import YOLO
 
-    cvkit = _kit()
     device, dtype = _device_dtype()
-    sync = _sync_for(device)
     paths = _paths(2, settings.images)
-    model = YOLO("yolo11n.yaml")  # the architecture with random weights; no download
-    quantize = 16 if dtype != torch.float32 else None
-    options = dict(conf=0.25, iou=0.7, device=device, quantize=quantize, verbose=False)
+    with standin_yolo() as weights:
+        from ultralytics import YOLO
 
-    def kit():
-        return [model.predict(cvkit.load_image(p), **options)[0] for p in paths]
+        model = YOLO(weights)
+        options = dict(conf=0.25, iou=0.7, device=device, quantize=16 if dtype != torch.float32 else None,
+                       verbose=False)
 
-    def bare():
-        return [model.predict(str(p), **options)[0] for p in paths]
+        def kit():
+            return [model.predict(cvkit.load_image(p), **options)[0] for p in paths]
 
-    _log(f"lab2: {len(paths)} images, {settings.pairs} kit/bare pairs")
-    kt, bt, (rk, rb) = paired_runs(kit, bare, settings.pairs, settings.warmup, sync)
-    same = sum(a.orig_shape == b.orig_shape and len(a.boxes) == len(b.boxes) for a, b in zip(rk, rb))
-    n = len(paths)
-    return [
-        row("lab2", f"kit: predict on load_image images, {n} images", "s", summarize(kt)),
-        row("lab2", f"bare: predict on the file paths, {n} images", "s", summarize(bt)),
-        row("lab2", "kit / bare", "x", paired_ratio(kt, bt), ("<=", 1.05),
-            f"same image size and box count on {same}/{n} images"),
-    ]
+        def bare():
+            return [model.predict(str(p), **options)[0] for p in paths]
+
+        n = len(paths)
+        return kit_vs_bare("lab2", f"predict on load_image images, {n} images", f"predict on the file paths, {n} images",
+                           kit, bare, same_boxes, settings.pairs, note="the tests' stand-in YOLO11n")
 
 
-def bench_lab3_overhead(settings: Settings) -> list[dict]:
+def bench_lab3(settings: Settings) -> list[dict]:
+    import cvkit
     import torch
 
-    cvkit = _kit()
     device, dtype = _device_dtype()
-    sync = _sync_for(device)
-    paths = _paths(3, settings.images)
-    images = [cvkit.load_image(p) for p in paths]
+    images = [cvkit.load_image(p) for p in _paths(3, settings.images)]
     labels = cvkit.read_class_sets()["subjects"]
-    prompts = [TEMPLATE.replace("{label}", label.lower()) for label in labels]
-    model = build_siglip(SIGLIP_SMALL, device, dtype)
-    processor = siglip_processor(SIGLIP_SMALL["vision"]["image_size"])
+    model, processor = build_siglip("small", device, dtype), siglip_processor()
 
     def kit():
         img = cvkit.image_features(model, processor, images, device, dtype, batch_size=8)
-        txt = cvkit.text_features(model, processor, labels, TEMPLATE, device)
-        return cvkit.zero_shot_probs(model, img, txt)
+        return cvkit.zero_shot_probs(model, img, cvkit.text_features(model, processor, labels, TEMPLATE, device))
 
     def bare():
-        inputs = processor(text=prompts, images=images, padding="max_length", max_length=64, return_tensors="pt").to(device)
+        inputs = processor(text=cvkit.make_prompts(labels, TEMPLATE), images=images, padding="max_length",
+                           max_length=64, return_tensors="pt").to(device)
         inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
         with torch.inference_mode():
             return model(**inputs).logits_per_image.float().sigmoid().cpu()
 
-    _log(f"lab3: {len(images)} images x {len(labels)} labels (small SigLIP), {settings.pairs} kit/bare pairs")
-    kt, bt, (rk, rb) = paired_runs(kit, bare, settings.pairs, settings.warmup, sync)
-    tol = 1e-4 if dtype == torch.float32 else 5e-2
-    same = "yes" if rk.shape == rb.shape and torch.allclose(rk, rb, atol=tol) else "NO"
-    n = len(images)
-    return [
-        row("lab3", f"kit: image_features + text_features + zero_shot_probs, {n} images x {len(labels)} labels",
-            "s", summarize(kt), note="small SigLIP, 384 px"),
-        row("lab3", f"bare: model(**processor(...)) + sigmoid, {n} images x {len(labels)} labels", "s", summarize(bt)),
-        row("lab3", "kit / bare", "x", paired_ratio(kt, bt), ("<=", 1.05), f"same probabilities: {same}"),
-    ]
+    def same(k, b):
+        if k.shape != b.shape or not torch.allclose(k, b, atol=1e-4 if dtype == torch.float32 else 5e-2):
+            raise RuntimeError("lab3: the kit and the bare library give different probabilities")
+        return f"same probabilities for {len(images)} images x {len(labels)} labels"
+
+    what = f"{len(images)} images x {len(labels)} labels"
+    rows = kit_vs_bare("lab3", f"image_features + text_features + zero_shot_probs, {what}",
+                       f"model(**processor(...)) + sigmoid, {what}", kit, bare, same, settings.pairs,
+                       note="small SigLIP, 384 px")
+    _log(f"lab3: feature reuse with SigLIP {settings.siglip} in its own process")
+    return rows + in_child(child_reuse, settings)
 
 
-# ------------------------------------------------ full-size models (children)
-
-
-def _memory_rows(section: str, what: str, device, baseline_mb: float) -> list[dict]:
-    import torch
-
-    rows = [row(section, f"{what}: peak RSS (process, after imports {baseline_mb:,.0f} MB)", "MB", _peak_rss_mb())]
-    if getattr(device, "type", "") == "cuda":
-        rows.append(row(section, f"{what}: peak GPU memory allocated", "MB", torch.cuda.max_memory_allocated() / 2**20))
-    return rows
-
-
-def child_resnet18(settings: Settings) -> dict:
-    import torch
-    from torchvision.models import resnet18
-
-    device, dtype = _device_dtype()
-    sync = _sync_for(device)
-    baseline = _rss_mb()
-    build = repeat(lambda: resnet18().eval().to(device=device, dtype=dtype), settings.repeats, settings.warmup, sync)
-    model = resnet18().eval().to(device=device, dtype=dtype)
-    x = torch.randn(8, 3, 224, 224, device=device, dtype=dtype)
-    with torch.inference_mode():
-        b1 = repeat(lambda: model(x[:1]), settings.repeats, settings.warmup, sync)
-        b8 = repeat(lambda: model(x), settings.repeats, settings.warmup, sync, scale=1 / 8)
-    name = "ResNet-18"
-    return {"rows": [
-        row("fullsize", f"{name}: build resnet18()", "s", build),
-        row("fullsize", f"{name}: forward 224 px, batch 1, per image", "s", b1),
-        row("fullsize", f"{name}: forward 224 px, batch 8, per image", "s", b8),
-        *_memory_rows("fullsize", name, device, baseline),
-    ]}
-
-
-def child_yolo(settings: Settings) -> dict:
-    import torch
-    from ultralytics import YOLO
-
-    cvkit = _kit()
-    device, dtype = _device_dtype()
-    sync = _sync_for(device)
-    images = [cvkit.load_image(p) for p in _paths(2, None)]
-    images = (images * 8)[:8]
-    baseline = _rss_mb()
-    build = repeat(lambda: YOLO("yolo11n.yaml"), settings.repeats, settings.warmup, sync)
-    model = YOLO("yolo11n.yaml")
-    options = dict(conf=0.25, iou=0.7, device=device, quantize=16 if dtype != torch.float32 else None, verbose=False)
-    b1 = repeat(lambda: model.predict(images[0], **options), settings.repeats, settings.warmup, sync)
-    b8 = repeat(lambda: model.predict(images, **options), settings.repeats, settings.warmup, sync, scale=1 / 8)
-    name = "YOLO11n"
-    return {"rows": [
-        row("fullsize", f"{name}: build YOLO(\"yolo11n.yaml\")", "s", build),
-        row("fullsize", f"{name}: predict 640 px, batch 1, per image", "s", b1),
-        row("fullsize", f"{name}: predict 640 px, batch 8, per image", "s", b8),
-        *_memory_rows("fullsize", name, device, baseline),
-    ]}
-
-
-def child_siglip(settings: Settings, fullsize: bool = True, reuse: bool = True) -> dict:
-    """so400m-patch14-384 with random weights: build, towers, memory (fullsize) and the Lab 3 reuse comparison."""
-    import torch
-
-    cvkit = _kit()
-    device, dtype = _device_dtype()
-    sync = _sync_for(device)
-    class_sets = cvkit.read_class_sets()
-    labels = class_sets["subjects"]
-    processor = siglip_processor(SO400M["vision"]["image_size"])
-    build_siglip(SIGLIP_SMALL, device, dtype)  # warm-up: the same code paths, a small model
-    baseline = _rss_mb()
-    seconds, model = timed(lambda: build_siglip(SO400M, device, dtype), sync)
-    n_params = sum(p.numel() for p in model.parameters())
-    rows, name = [], "SigLIP so400m-384"
-    tower = {}
-    if fullsize:
-        pixels = torch.randn(8, 3, 384, 384, device=device, dtype=dtype)
-        tokens = cvkit.tokenize_prompts(processor, cvkit.make_prompts(labels, TEMPLATE)).to(device)
-        reps = settings.big_repeats
-        with torch.inference_mode():
-            b1 = repeat(lambda: model.get_image_features(pixel_values=pixels[:1]), reps, 1, sync)
-            b8 = repeat(lambda: model.get_image_features(pixel_values=pixels), max(1, reps - 1), 0, sync, scale=1 / 8)
-            text = repeat(lambda: model.get_text_features(**tokens), max(3, reps), 1, sync)
-        tower = {"b1": b1["median"], "b8": b8["median"], "text": text["median"]}
-        rows += [
-            row("fullsize", f"{name}: build SiglipModel(SiglipConfig(...)), {n_params / 1e6:.0f} M parameters", "s",
-                seconds, note="one build, after a small warm-up build"),
-            row("fullsize", f"{name}: image tower 384 px, batch 1, per image", "s", b1),
-            row("fullsize", f"{name}: image tower 384 px, batch 8, per image", "s", b8, note="warm-up: batch 1"),
-            row("fullsize", f"{name}: text tower, one class set ({len(labels)} prompts x 64 tokens)", "s", text),
-            *_memory_rows("fullsize", name, device, baseline),
-        ]
-    if reuse:
-        rows += _lab3_reuse(settings, model, processor, class_sets, device, dtype, sync, tower)
-    return {"rows": rows}
-
-
-def _lab3_reuse(settings, model, processor, class_sets, device, dtype, sync, tower) -> list[dict]:
+def child_reuse(settings: Settings) -> list[dict]:
+    """Lab 3 at full size: features reused (image tower once per image, text once per class set) against one
+    pipeline call per image per class set."""
+    import cvkit
     from transformers import pipeline
 
-    cvkit = _kit()
+    device, dtype = _device_dtype()
+    model, processor = build_siglip(settings.siglip, device, dtype), siglip_processor()
+    class_sets = cvkit.read_class_sets()
     images = [cvkit.load_image(p) for p in _paths(3, settings.reuse_images)]
     classifier = pipeline("zero-shot-image-classification", model=model, tokenizer=processor.tokenizer,
                           image_processor=processor.image_processor, device=device)
     hypothesis = TEMPLATE.replace("{label}", "{}")
 
     def per_call():
-        return [classifier(image, candidate_labels=[l.lower() for l in labels], hypothesis_template=hypothesis)
+        return [classifier(image, candidate_labels=[label.lower() for label in labels], hypothesis_template=hypothesis)
                 for image in images for labels in class_sets.values()]
 
     def reused():
@@ -580,45 +499,101 @@ def _lab3_reuse(settings, model, processor, class_sets, device, dtype, sync, tow
                 for labels in class_sets.values()]
 
     n, s = len(images), len(class_sets)
-    _log(f"lab3 reuse: {n} images x {s} class sets at full size (about {n * s * 3.4 + n * 2.6:.0f} s on a 2-core CPU)")
-    classifier(images[0], candidate_labels=["cat", "dog"], hypothesis_template=hypothesis)  # warm-up
-    tp, tr, _ = paired_runs(per_call, reused, 1, 0, sync)
-    expected = ""
-    if tower:
-        guess = n * s * (tower["b1"] + tower["text"]) / (n * tower["b8"] + s * tower["text"])
-        expected = f"{guess:.2f}x expected from the towers' costs"
-    target = (">=", 3.0) if n == 8 else None
+    classifier(images[0], candidate_labels=["cat", "dog"], hypothesis_template=hypothesis)  # warm-up: both towers
+    tp, tr = paired_times(per_call, reused, settings.reuse_pairs)
     what = f"{n} images x {s} class sets"
     return [
-        row("lab3", f"one pipeline call per image per class set, {what}", "s", summarize(tp), note="so400m"),
-        row("lab3", f"features reused: image tower once per image, text once per set, {what}", "s", summarize(tr)),
-        row("lab3", "reuse speed-up (pipeline calls / reused features)", "x", paired_ratio(tp, tr), target,
-            expected + ("" if target else "; the 3x target is for 8 images")),
+        row("lab3", f"one pipeline call per image per class set, {what}", "s", summary(measurement(tp)),
+            note=f"SigLIP {settings.siglip}"),
+        row("lab3", f"features reused: image tower once per image, text once per set, {what}", "s",
+            summary(measurement(tr))),
+        row("lab3", "reuse speed-up (pipeline calls / reused features)", "x", paired_ratio(tp, tr),
+            (">=", 3.0) if n == 8 else None, "" if n == 8 else "the 3x target is for 8 images"),
     ]
 
 
-CHILDREN: dict[str, Callable[..., dict]] = {"resnet18": child_resnet18, "yolo11n": child_yolo, "siglip": child_siglip}
+# ------------------------------------------------ full-size models (children)
 
 
-def run_child(name: str, settings: Settings, **kwargs: Any) -> list[dict]:
-    """Run one CHILDREN entry in a fresh interpreter (its own peak memory); return its rows."""
-    args = json.dumps({"settings": dataclasses.asdict(settings), "kwargs": kwargs})
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", name, "--child-args", args],
-                          stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(CHILD_MARK)]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"benchmark child {name} failed (exit {proc.returncode})")
-    return json.loads(lines[-1][len(CHILD_MARK):])["rows"]
+def _latency_rows(settings: Settings, name: str, built: str, run: str, build: Callable[[], Any],
+                  forward: Callable[[Any, int], Any], device: Any, baseline: float) -> list[dict]:
+    """Build time, latency per image at batch 1 and 8, and peak memory of a model."""
+    build_time = measure(build, settings.min_run_time)
+    net = build()
+    b1, b8 = (measure(lambda n=n: forward(net, n), settings.min_run_time) for n in (1, 8))
+    return [
+        row("fullsize", f"{name}: build {built}", "s", summary(build_time)),
+        row("fullsize", f"{name}: {run}, batch 1, per image", "s", summary(b1)),
+        row("fullsize", f"{name}: {run}, batch 8, per image", "s", summary(b8, 1 / 8)),
+        *_memory_rows(name, device, baseline),
+    ]
 
 
-def bench_fullsize(settings: Settings, with_reuse: bool = False) -> list[dict]:
+def child_resnet18(settings: Settings) -> list[dict]:
+    import torch
+    from torchvision.models import resnet18
+
+    device, dtype = _device_dtype()
+    baseline = _rss_mb()
+    x = torch.randn(8, 3, 224, 224, device=device, dtype=dtype)
+
+    def forward(net, n):
+        with torch.inference_mode():
+            return net(x[:n])
+
+    return _latency_rows(settings, "ResNet-18", "resnet18()", "forward 224 px",
+                         lambda: resnet18().eval().to(device=device, dtype=dtype), forward, device, baseline)
+
+
+def child_yolo(settings: Settings) -> list[dict]:
+    import cvkit
+    import torch
+
+    device, dtype = _device_dtype()
+    images = ([cvkit.load_image(p) for p in _paths(2, None)] * 8)[:8]
+    options = dict(conf=0.25, iou=0.7, device=device, quantize=16 if dtype != torch.float32 else None, verbose=False)
+    with standin_yolo() as weights:
+        from ultralytics import YOLO
+
+        return _latency_rows(settings, "YOLO11n", 'YOLO("yolo11n.pt")', "predict 640 px", lambda: YOLO(weights),
+                             lambda net, n: net.predict(images[:n], **options), device, _rss_mb())
+
+
+def child_siglip(settings: Settings) -> list[dict]:
+    """The full-size SigLIP with random weights: one build, the towers at batch 1 and 8, one class set, peak memory."""
+    import cvkit
+    import torch
+
+    device, dtype = _device_dtype()
+    labels = cvkit.read_class_sets()["subjects"]
+    tokens = cvkit.tokenize_prompts(siglip_processor(), cvkit.make_prompts(labels, TEMPLATE)).to(device)
+    build_siglip("small", device, dtype)  # warm-up: the same code paths, a small model
+    baseline = _rss_mb()
+    seconds, model = timed(lambda: build_siglip(settings.siglip, device, dtype))
+    n_params = sum(p.numel() for p in model.parameters())
+    pixels = torch.randn(8, 3, 384, 384, device=device, dtype=dtype)
+    with torch.inference_mode():
+        b1, b8 = (measure(lambda n=n: model.get_image_features(pixel_values=pixels[:n]), settings.big_min_run_time)
+                  for n in (1, 8))
+        text = measure(lambda: model.get_text_features(**tokens), settings.big_min_run_time)
+    name = f"SigLIP {settings.siglip}-384"
+    return [
+        row("fullsize", f"{name}: build SiglipModel(SiglipConfig(...)), {n_params / 1e6:.0f} M parameters", "s",
+            seconds, note="one build, after a small warm-up build"),
+        row("fullsize", f"{name}: image tower 384 px, batch 1, per image", "s", summary(b1)),
+        row("fullsize", f"{name}: image tower 384 px, batch 8, per image", "s", summary(b8, 1 / 8)),
+        row("fullsize", f"{name}: text tower, one class set ({len(labels)} prompts x 64 tokens)", "s", summary(text)),
+        *_memory_rows(name, device, baseline),
+    ]
+
+
+def bench_fullsize(settings: Settings) -> list[dict]:
     rows = []
-    for name in ("resnet18", "yolo11n"):
-        _log(f"fullsize: {name} in its own process")
-        rows += run_child(name, settings)
-    _log("fullsize: SigLIP so400m in its own process (build about 25 s and 5.5 GB on a 2-core CPU)")
-    rows += run_child("siglip", settings, fullsize=True, reuse=with_reuse)
-    return rows
+    for model, child in (("ResNet-18", child_resnet18), ("YOLO11n (the tests' stand-in)", child_yolo)):
+        _log(f"fullsize: {model} in its own process")
+        rows += in_child(child, settings)
+    _log(f"fullsize: SigLIP {settings.siglip} in its own process (so400m: build about 35 s and 5.5 GB on a 2-core CPU)")
+    return rows + in_child(child_siglip, settings)
 
 
 # ------------------------------------------------------- notebooks and tests
@@ -636,14 +611,10 @@ def first_cells(notebook: Path) -> str:
 def bench_notebooks(settings: Settings) -> list[dict]:
     rows = []
     for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        source = first_cells(notebook)
-
-        def start():
-            subprocess.run([sys.executable, "-c", source], cwd=NOTEBOOKS, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        _log(f"notebooks: first cells of {notebook.name}, {settings.first_cell_runs} runs")
-        stats = repeat(start, settings.first_cell_runs, 1)
+        start = functools.partial(subprocess.run, [sys.executable, "-c", first_cells(notebook)], cwd=NOTEBOOKS,
+                                  check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _log(f"notebooks: first cells of {notebook.name}")
+        stats = summary(measure(start, 4 * settings.min_run_time))
         rows.append(row("notebooks", f"{notebook.name}: fresh interpreter to the environment check", "s", stats))
     return rows
 
@@ -662,11 +633,10 @@ def bench_tests(settings: Settings) -> list[dict]:
     seconds, proc = timed(lambda: subprocess.run([sys.executable, "-m", "pytest"], cwd=ROOT, text=True,
                                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     status = "passed" if proc.returncode == 0 else f"FAILED, exit {proc.returncode}"
-    rows = [row("tests", f"make test after set-up (python -m pytest, {status})", "s", seconds, ("<", 300.0),
-                "stand-ins built at start included")]
-    for path, sec in sorted(parse_notebook_times(proc.stdout).items()):
-        rows.append(row("tests", f"{Path(path).name} under nbval with stand-ins", "s", sec))
-    return rows
+    return [row("tests", f"make test after set-up (python -m pytest, {status})", "s", seconds,
+                note="stand-ins built at start included")] + [
+        row("tests", f"{Path(path).name} under nbval with stand-ins", "s", sec)
+        for path, sec in sorted(parse_notebook_times(proc.stdout).items())]
 
 
 # ---------------------------------------------------------------------- main
@@ -675,7 +645,7 @@ def bench_tests(settings: Settings) -> list[dict]:
 SECTIONS: dict[str, Callable[[Settings], list[dict]]] = {
     "lab1": bench_lab1,
     "lab2": bench_lab2,
-    "lab3": bench_lab3_overhead,
+    "lab3": bench_lab3,
     "fullsize": bench_fullsize,
     "notebooks": bench_notebooks,
     "tests": bench_tests,
@@ -683,55 +653,33 @@ SECTIONS: dict[str, Callable[[Settings], list[dict]]] = {
 
 
 def run_sections(names: Sequence[str], settings: Settings) -> list[dict]:
+    """The rows of each section in turn; a section that fails gives one FAILED row and the others still run."""
     rows: list[dict] = []
-    # The Lab 3 reuse comparison needs the full-size SigLIP: build it once, in the fullsize child when there is one.
-    lab3_reuse_in_fullsize = "lab3" in names and "fullsize" in names and SECTIONS["fullsize"] is bench_fullsize
-    reuse_rows: list[dict] = []
     for name in names:
         start = time.perf_counter()
         try:
-            if name == "fullsize" and lab3_reuse_in_fullsize:
-                got = bench_fullsize(settings, with_reuse=True)
-                reuse_rows = [r for r in got if r["section"] == "lab3"]
-                got = [r for r in got if r["section"] != "lab3"]
-            else:
-                got = SECTIONS[name](settings)
-            if name == "lab3" and "fullsize" not in names and SECTIONS["lab3"] is bench_lab3_overhead:
-                _log("lab3: reuse comparison with SigLIP so400m in its own process")
-                got += run_child("siglip", settings, fullsize=False, reuse=True)
+            rows += SECTIONS[name](settings)
         except Exception as err:  # one broken section must not lose the others' numbers
             _log(f"{name}: FAILED: {type(err).__name__}: {err}")
-            got = [row(name, f"FAILED: {type(err).__name__}: {' '.join(str(err).split())[:160]}", "s", None, failed=True)]
-        rows += got
+            rows.append(row(name, f"FAILED: {type(err).__name__}: {' '.join(str(err).split())[:160]}", "s", failed=True))
         _log(f"{name}: done in {time.perf_counter() - start:.0f} s")
-    if reuse_rows:  # keep Lab 3's rows together
-        last = max(i for i, r in enumerate(rows) if r["section"] == "lab3")
-        rows[last + 1:last + 1] = reuse_rows
     return rows
 
 
 def make_report(rows: list[dict], machine: dict, settings: Settings, sections: Sequence[str], seconds: float) -> dict:
-    return {
-        "schema": SCHEMA,
-        "tool": "scripts/bench.py",
-        "machine": machine,
-        "settings": {**dataclasses.asdict(settings), "sections": list(sections)},
-        "seconds": round(seconds, 1),
-        "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "rows": rows,
-    }
+    return {"schema": SCHEMA, "tool": "scripts/bench.py", "machine": machine,
+            "settings": {**dataclasses.asdict(settings), "sections": list(sections)}, "seconds": round(seconds, 1),
+            "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None, "rows": rows}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few repeats and images (a few minutes)")
-    parser.add_argument("--only", help=f"comma-separated sections among {','.join(SECTION_ORDER)}")
+    parser.add_argument("--quick", action="store_true", help="short runs, 2 images, small SigLIP (a smoke test)")
+    parser.add_argument("--only", help=f"comma-separated sections among {','.join(SECTIONS)}")
     parser.add_argument("--with-tests", action="store_true", help="also time the whole test run (minutes)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report (default build/bench.json)")
     parser.add_argument("--update-readme", action="store_true", help="write the table into README.md between the markers")
     parser.add_argument("--from-json", type=Path, help="print (and with --update-readme write) an earlier report; measure nothing")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--child-args", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -739,26 +687,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
         os.environ.setdefault(key, "1")
-    if args.child:
-        payload = json.loads(args.child_args)
-        result = CHILDREN[args.child](Settings(**payload["settings"]), **payload["kwargs"])
-        print(CHILD_MARK + json.dumps(result), flush=True)
-        return 0
-
     if args.from_json:
         report = json.loads(args.from_json.read_text(encoding="utf-8"))
+        if report.get("schema") != SCHEMA:
+            print(f"{args.from_json} has schema {report.get('schema')}; this script reads {SCHEMA}", file=sys.stderr)
+            return 2
     else:
-        if args.only:
-            names = [n.strip() for n in args.only.split(",") if n.strip()]
-            unknown = [n for n in names if n not in SECTIONS]
-            if unknown:
-                print(f"unknown section(s): {', '.join(unknown)}; choose among {', '.join(SECTIONS)}", file=sys.stderr)
-                return 2
-        else:
-            names = [n for n in SECTIONS if n != "tests" or args.with_tests]
+        names = [n.strip() for n in args.only.split(",")] if args.only else [n for n in SECTIONS if n != "tests" or args.with_tests]
+        unknown = [n for n in names if n not in SECTIONS]
+        if unknown:
+            print(f"unknown section(s): {', '.join(unknown)}; choose among {', '.join(SECTIONS)}", file=sys.stderr)
+            return 2
         names = [n for n in SECTIONS if n in names]  # fixed order
-        settings = Settings.make(args.quick)
-        machine = machine_info()
+        settings, machine = QUICK if args.quick else Settings(), machine_info()
         _log(f"sections {', '.join(names)} on {describe_machine(machine)}")
         start = time.perf_counter()
         rows = run_sections(names, settings)
@@ -767,9 +708,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         _log(f"wrote {args.out} ({report['seconds']:.0f} s in all)")
     print(render_markdown(report))
-    missed = [r for r in report["rows"] if r.get("ok") is False]
+    missed = [f"{r['section']} {r['name']}" for r in report["rows"] if r.get("verdict") == "missed"]
     if missed:
-        print("\nmissed targets: " + "; ".join(f"{r['section']} {r['name']}" for r in missed))
+        print("\nmissed targets: " + "; ".join(missed))
     if args.update_readme:
         update_readme(report)
         _log(f"updated the benchmark table in {README.name}")

@@ -1,64 +1,52 @@
 """Download the real weights of all three labs into the kit's cache folder, once (`make weights`).
 
 Afterwards `make run`, `make lab` and the notebooks use that folder and need no network; copy it to other machines
-as it is (see README). Re-running downloads nothing that is already there and complete; stand-ins are replaced.
+as it is (see README). Re-running downloads nothing that is already there and complete, and replaces what is damaged.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "notebooks"))
-
-import cvkit  # noqa: E402  (cheap: the libraries are imported by the functions below)
-from cvkit.weights import SIGLIP_ID, _first_line, _reachable  # noqa: E402
+import cvkit
+from cvkit import cache_problem, weights_host, weights_in_cache, why_unreachable
 
 SIGLIP_BASE_ID = "google/siglip2-base-patch16-224"
 FONTS_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0"
 
 
-def _resnet_ok(path: Path) -> bool:
-    """torchvision names its files after the first hex digits of their sha256: check them."""
-    prefix = path.stem.rsplit("-", 1)[-1]
-    return hashlib.sha256(path.read_bytes()).hexdigest().startswith(prefix)
-
-
-def fetch_resnet(cache: Path) -> None:
+def fetch_torchvision(source: str, cache: Path) -> None:
     import torch
-    from torchvision.models import ResNet18_Weights
+    from torchvision.models import get_weight
 
-    torch.hub.load_state_dict_from_url(
-        ResNet18_Weights.IMAGENET1K_V1.url, model_dir=str(cache / "torch" / "hub" / "checkpoints"),
-        progress=True, check_hash=True, weights_only=True,
-    )
+    torch.hub.load_state_dict_from_url(get_weight(source).url, model_dir=str(weights_in_cache(source, cache).parent),
+                                       progress=True, check_hash=True, weights_only=True)
 
 
-def fetch_yolo(cache: Path) -> None:
+def fetch_ultralytics(source: str, cache: Path) -> None:
     from ultralytics.utils import SettingsManager
     from ultralytics.utils.downloads import attempt_download_asset, safe_download
 
     config = cache / "ultralytics" / "Ultralytics"
     config.mkdir(parents=True, exist_ok=True)
-    weights_dir = cache / "ultralytics" / "weights"
-    weights_dir.mkdir(parents=True, exist_ok=True)
-    SettingsManager(config / "settings.json").update(weights_dir=str(weights_dir), sync=False)
+    target = weights_in_cache(source, cache)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    SettingsManager(config / "settings.json").update(weights_dir=str(target.parent), sync=False)
     for font in ("Arial.ttf", "Arial.Unicode.ttf"):  # ultralytics fetches these on first drawing otherwise
         if not (config / font).is_file():
             safe_download(url=f"{FONTS_URL}/{font}", file=config / font, retry=1)
-    attempt_download_asset(str(weights_dir / "yolo11n.pt"))
-    if not (weights_dir / "yolo11n.pt").is_file():
-        raise RuntimeError("yolo11n.pt did not arrive")
+    attempt_download_asset(str(target))
+    if not target.is_file():
+        raise RuntimeError(f"{source} did not arrive")
 
 
-def fetch_hf(cache: Path, model_id: str = SIGLIP_ID) -> None:
+def fetch_huggingface(source: str, cache: Path) -> None:
     from huggingface_hub import snapshot_download
 
-    snapshot_download(model_id, cache_dir=str(cache / "huggingface" / "hub"))
+    snapshot_download(source, cache_dir=str(cache / "huggingface" / "hub"))
 
 
 def _size(path: Path) -> int:
@@ -67,43 +55,41 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def fetch(source: str, cache: Path) -> str | None:
+    """Make sure `cache` holds a complete copy of `source`; return why not, or None."""
+    path = weights_in_cache(source, cache)
+    problem = cache_problem(source, cache)
+    if problem is None:
+        print(f"{source}: already in the cache")
+        return None
+    if path.exists():
+        print(f"{source}: removing the damaged copy at {path} ({problem})")
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    host = weights_host(source)
+    reason = why_unreachable(host, timeout=5)
+    if reason is not None:
+        return f"{source}: cannot reach {host} ({reason})"
+    print(f"{source}: downloading from {host}")
+    kind = "torchvision" if "_Weights." in source else "ultralytics" if source.endswith(".pt") else "huggingface"
+    fetcher = {"torchvision": fetch_torchvision, "ultralytics": fetch_ultralytics, "huggingface": fetch_huggingface}
+    try:
+        fetcher[kind](source, cache)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        return f"{source}: download from {host} failed ({first})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=None, help="default: $CVKIT_CACHE or .cache/ in the repo")
     parser.add_argument("--with-base", action="store_true", help=f"also fetch the smaller {SIGLIP_BASE_ID}")
     args = parser.parse_args(argv)
-    cache = (args.cache or cvkit.kit_cache_dir()).resolve()
+    cache = (args.cache.expanduser() if args.cache else cvkit.kit_cache_dir()).resolve()
     cache.mkdir(parents=True, exist_ok=True)
 
-    jobs = [(1, lambda: fetch_resnet(cache)), (2, lambda: fetch_yolo(cache)), (3, lambda: fetch_hf(cache))]
-    problems = []
-    for lab, fetch in jobs:
-        what, host = cvkit.LAB_MODELS[lab]
-        status, path = cvkit.cache_status(lab, cache)
-        if status == "real" and (lab != 1 or _resnet_ok(path)):
-            print(f"{what}: already in the cache")
-            continue
-        if path is not None:  # a stand-in, or a damaged file: never keep it
-            print(f"{what}: removing the {'stand-in' if status == 'stand-in' else 'damaged copy'} at {path}")
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        reason = _reachable(host, timeout=5)
-        if reason is not None:
-            problems.append(f"{what}: cannot reach {host} ({reason})")
-            continue
-        print(f"{what}: downloading from {host}")
-        try:
-            fetch()
-        except Exception as err:
-            problems.append(f"{what}: download from {host} failed ({_first_line(err)})")
-    if args.with_base:
-        reason = _reachable("huggingface.co", timeout=5)
-        try:
-            if reason is not None:
-                raise ConnectionError(f"cannot reach huggingface.co ({reason})")
-            print(f"{SIGLIP_BASE_ID}: downloading (or checking) from huggingface.co")
-            fetch_hf(cache, SIGLIP_BASE_ID)
-        except Exception as err:
-            problems.append(f"{SIGLIP_BASE_ID}: {_first_line(err)}")
+    sources = [*cvkit.LAB_WEIGHTS.values(), *([SIGLIP_BASE_ID] if args.with_base else [])]
+    problems = [problem for source in sources if (problem := fetch(source, cache)) is not None]
 
     print(f"\nCache: {cache}")
     for name in ("torch", "ultralytics", "huggingface"):

@@ -13,7 +13,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-sys.path.insert(0, str(NOTEBOOKS))
 
 
 def preflight(labs: list[int]) -> list[str]:
@@ -24,7 +23,7 @@ def preflight(labs: list[int]) -> list[str]:
     problems = []
     for lab in labs:
         try:
-            cvkit.check_weights(lab)
+            cvkit.check_weights(cvkit.LAB_WEIGHTS[lab])
         except cvkit.KitError as err:
             problems.append(f"lab {lab}: {err}")
     return problems

@@ -1,22 +1,38 @@
-"""Write the GitHub repository (owner/name) into the notebooks' Colab badges and setup cells, and the README."""
+"""Write the kit's GitHub repository (owner/name) into the notebooks' Colab and Kaggle badges and setup cells.
+
+`make colab REPO=owner/name`, or `make colab` to take it from `git remote get-url origin`.
+"""
 
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BADGE = re.compile(r"(colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+(/blob/)")
+BADGE = re.compile(r"((?:colab\.research\.google\.com/github|src=https://github\.com)/)[\w.-]+/[\w.-]+(/blob/)")
 CONSTANT = re.compile(r'(REPO = \\?")[\w.-]+/[\w.-]+(\\?")')
+REMOTE = re.compile(r"github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 
 
 def stamp(text: str, repo: str) -> str:
-    """Replace every badge's owner/name and the setup cell's REPO constant by `repo`."""
+    """Replace every badge's owner/name and the setup cells' REPO constant by `repo`."""
     return CONSTANT.sub(rf"\g<1>{repo}\g<2>", BADGE.sub(rf"\g<1>{repo}\g<2>", text))
 
 
-def main(repo: str) -> int:
+def repo_from_git() -> str | None:
+    """owner/name of the `origin` remote when it is on GitHub, else None."""
+    result = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"], capture_output=True, text=True)
+    match = REMOTE.search(result.stdout.strip()) if result.returncode == 0 else None
+    return match.group(1) if match else None
+
+
+def main(argv: list[str]) -> int:
+    repo = argv[0] if argv else repo_from_git()
+    if repo is None:
+        print("no GitHub remote named origin: use make colab REPO=owner/name", file=sys.stderr)
+        return 2
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
         print(f"REPO must look like owner/name, not {repo!r}", file=sys.stderr)
         return 2
@@ -25,9 +41,9 @@ def main(repo: str) -> int:
         new = stamp(text, repo)
         if new != text:
             path.write_text(new, encoding="utf-8")
-            print(f"stamped {path.relative_to(ROOT)}")
+            print(f"stamped {path.relative_to(ROOT)} with {repo}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]) if len(sys.argv) == 2 else 2)
+    sys.exit(main(sys.argv[1:]))

@@ -11,23 +11,22 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "notebooks"))
-
-import cvkit  # noqa: E402
+import cvkit
+from cvkit.weights import LAB_WEIGHTS, weights_in_cache
+from standins import MARKER
 
 STANDIN_VARS = ("TORCH_HOME", "HF_HOME", "YOLO_CONFIG_DIR", "CVKIT_STANDINS_ROOT")
 
 
 def real_weights_or_reason(lab: int, cache: Path) -> str | None:
     """None if `cache` holds the real weights of the lab, else why the tier cannot run it."""
-    status, path = cvkit.cache_status(lab, cache)
-    what = cvkit.LAB_MODELS[lab][0]
-    if status == "real":
-        return None
-    if status == "stand-in":
-        return f"{path} is a stand-in with random weights, not the real {what}: refused"
-    return f"no real {what} in {cache}: run `make weights` on a connected machine, or copy its cache there"
+    source = LAB_WEIGHTS[lab]
+    path = weights_in_cache(source, cache)
+    if not path.exists():
+        return f"no real {source} in {cache}: run `make weights` on a connected machine, or copy its cache there"
+    if any(path.rglob(MARKER)) if path.is_dir() else (path.parent / MARKER).exists():
+        return f"{path} is a stand-in with random weights, not the real {source}: refused"
+    return None
 
 
 def real_env(cache: Path) -> dict[str, str]:

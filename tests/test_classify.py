@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import cvkit
 import torch
 from torchvision.models import ResNet18_Weights, resnet18
-
-import cvkit
 
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 

@@ -1,4 +1,4 @@
-"""cvkit.core: devices, images, the manifest, tables and plots."""
+"""cvkit.core: devices, images, the manifest, plots and short errors."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import cvkit
 import pytest
 import torch
 from PIL import Image
-
-import cvkit
 
 MODES = ["L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "1"]
 
@@ -208,13 +207,6 @@ def test_read_class_sets_rejects_an_empty_set(tmp_path, monkeypatch):
 # ---------------------------------------------------------- tables, plots
 
 
-def test_format_table_aligns_columns_and_rounds_floats():
-    text = cvkit.format_table([("cat", 0.91234), ("hippopotamus", 0.5)], ["class", "p"])
-    lines = text.splitlines()
-    assert lines[0].startswith("class         p") and "0.912" in lines[2] and "0.500" in lines[3]
-    assert len({line.index(line.split()[-1]) for line in lines[2:]}) == 1
-
-
 def test_show_grid_draws_one_titled_panel_per_image():
     import matplotlib.pyplot as plt
 
@@ -230,14 +222,89 @@ def test_show_grid_without_images_is_a_short_error():
         cvkit.show_grid([])
 
 
-def test_load_image_still_says_html_after_ultralytics_wrapped_pillows_open(tmp_path, monkeypatch):
-    import ultralytics.utils.patches as patches  # importing ultralytics replaces PIL.Image.open with this wrapper
+def test_show_grid_with_fewer_titles_than_images_says_so_in_one_line():
+    with pytest.raises(cvkit.KitError, match="3 images but 2 titles"):
+        cvkit.show_grid([Image.new("RGB", (8, 8))] * 3, ["a", "b"])
 
+
+@pytest.fixture
+def ultralytics_online(monkeypatch):
+    """ultralytics imported (its PIL.Image.open wrapper in place) and free to pip-install; returns the installs tried."""
+    import subprocess
+
+    import ultralytics.utils.checks as checks
+    import ultralytics.utils.patches as patches
+
+    installs: list = []
     monkeypatch.setattr(Image, "open", patches.image_open)
+    monkeypatch.setattr(patches, "_pil_plugins_registered", False)
+    monkeypatch.setattr(checks, "ONLINE", True)
+    monkeypatch.setattr(checks, "AUTOINSTALL", True)
+    monkeypatch.setattr(subprocess, "check_output", lambda *args, **kwargs: installs.append(args) or b"")
+    return installs
+
+
+def test_ultralytics_own_image_open_would_install_a_package_for_a_non_image(tmp_path, ultralytics_online):
+    path = tmp_path / "page.jpg"
+    path.write_text("<html><body>Sign in to view this image</body></html>")
+    with pytest.raises(Exception):
+        Image.open(path)
+    assert ultralytics_online  # the wrapper tried `pip install pi-heif`: what the kit must never trigger
+
+
+def test_load_image_of_a_non_image_installs_nothing_with_ultralytics_online(tmp_path, ultralytics_online,
+                                                                            offline_attempts):
     path = tmp_path / "page.jpg"
     path.write_text("<html><body>Sign in to view this image</body></html>")
     with pytest.raises(cvkit.KitError, match="HTML"):
         cvkit.load_image(path)
+    assert ultralytics_online == [] and offline_attempts() == []
+
+
+def test_load_image_opens_a_heic_photo_from_a_phone(tmp_path):
+    import pillow_heif
+
+    heif = pillow_heif.from_pillow(Image.new("RGB", (64, 48), (200, 30, 30)))
+    heif.save(tmp_path / "IMG_0001.HEIC", quality=90)
+    image = cvkit.load_image(tmp_path / "IMG_0001.HEIC")
+    assert image.mode == "RGB" and image.size == (64, 48)
+    assert abs(image.getpixel((32, 24))[0] - 200) < 20
+
+
+@pytest.mark.skipif(not __import__("PIL.features").features.check("avif"), reason="this Pillow has no AVIF support")
+def test_load_image_opens_an_avif_photo(tmp_path):
+    _save(Image.new("RGB", (64, 48), (30, 200, 30)), tmp_path / "photo.avif", quality=90)
+    image = cvkit.load_image(tmp_path / "photo.avif")
+    assert image.mode == "RGB" and image.size == (64, 48) and abs(image.getpixel((32, 24))[1] - 200) < 20
+
+
+def test_load_image_accepts_a_pil_image_and_turns_it_upright(tmp_path):
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    path = _save(image, tmp_path / "rotated.jpg", exif=exif)
+    with Image.open(path) as opened:
+        assert cvkit.load_image(opened).size == (20, 40)
+
+
+@pytest.mark.parametrize("shape", [(20, 30), (20, 30, 3), (20, 30, 4)])
+def test_load_image_accepts_a_uint8_array(shape):
+    import numpy as np
+
+    image = cvkit.load_image(np.full(shape, 128, dtype=np.uint8))
+    assert image.mode == "RGB" and image.size == (30, 20)
+
+
+def test_load_image_refuses_a_float_array_in_one_line():
+    import numpy as np
+
+    with pytest.raises(cvkit.KitError, match=r"uint8 pixels .* got float32 with shape \(2, 2, 3\)"):
+        cvkit.load_image(np.zeros((2, 2, 3), dtype=np.float32))
+
+
+def test_load_image_refuses_what_is_no_image_source_in_one_line():
+    with pytest.raises(cvkit.KitError, match="not int"):
+        cvkit.load_image(42)
 
 
 def test_load_image_random_bytes_with_an_image_extension_is_not_an_image(tmp_path):
@@ -267,6 +334,39 @@ def test_use_short_errors_makes_ipython_show_a_kit_error_as_one_line(capfd):
         err = capfd.readouterr().err
         assert err.strip() == "KitError: no such file: cat.jpg"
         shell.run_cell("raise ValueError('other errors keep their traceback')")
+        assert "Traceback" in "".join(capfd.readouterr())
+    finally:
+        InteractiveShell.clear_instance()
+
+
+DEVICE_MIX = "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
+CONV_DEVICE_MIX = "Input type (torch.FloatTensor) and weight type (torch.cuda.FloatTensor) should be the same"
+CONV_DTYPE_MIX = "Input type (torch.cuda.FloatTensor) and weight type (torch.cuda.HalfTensor) should be the same"
+
+
+@pytest.mark.parametrize("message", [DEVICE_MIX, CONV_DEVICE_MIX])
+def test_a_model_and_its_input_on_different_devices_is_explained(message):
+    assert "different devices" in cvkit.core._explain_torch_error(message)
+
+
+@pytest.mark.parametrize("message", [CONV_DTYPE_MIX, "mat1 and mat2 must have the same dtype, but got Float and Half"])
+def test_a_model_and_its_input_in_different_number_formats_is_explained(message):
+    assert "number format" in cvkit.core._explain_torch_error(message)
+
+
+def test_other_runtime_errors_are_not_explained():
+    assert cvkit.core._explain_torch_error("shape '[1, 3]' is invalid for input of size 5") is None
+
+
+def test_ipython_shows_a_device_mix_up_as_one_line_and_other_runtime_errors_in_full(capfd):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        cvkit.use_short_errors()
+        shell.run_cell(f"raise RuntimeError({DEVICE_MIX!r})")
+        assert capfd.readouterr().err.strip().startswith("RuntimeError: the model and its input are on different")
+        shell.run_cell("raise RuntimeError('shape is invalid')")
         assert "Traceback" in "".join(capfd.readouterr())
     finally:
         InteractiveShell.clear_instance()

@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
+import cvkit
 import numpy as np
 import pytest
 import torch
-
-import cvkit
 from cvkit import detect
 from standins import yolo as yolo_standin
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from realweights import real_env, real_weights_or_reason
 from standins import copy_to_kit_cache
 
@@ -34,7 +33,7 @@ def test_real_weights_meet_the_manifests_expectations(lab):
 
 def test_real_tier_without_weights_skips_saying_how_to_get_them(tmp_path):
     reason = real_weights_or_reason(1, tmp_path)
-    assert reason.startswith("no real ResNet-18 ImageNet weights in") and "make weights" in reason
+    assert reason.startswith("no real ResNet18_Weights.IMAGENET1K_V1 in") and "make weights" in reason
 
 
 def test_real_tier_refuses_a_stand_in(tmp_path):
@@ -48,7 +47,7 @@ def test_real_tier_accepts_weights_without_the_stand_in_marker(tmp_path):
 def test_real_env_points_every_library_at_the_given_cache_offline(tmp_path):
     env = real_env(tmp_path)
     assert env["TORCH_HOME"] == str(tmp_path / "torch") and env["HF_HOME"] == str(tmp_path / "huggingface")
-    assert env["YOLO_CONFIG_DIR"] == str(tmp_path / "ultralytics") and env["CVKIT_CACHE"] == str(tmp_path)
+    assert "YOLO_CONFIG_DIR" not in env and env["CVKIT_CACHE"] == str(tmp_path)  # use_kit_cache sets it
     assert env["HF_HUB_OFFLINE"] == env["YOLO_OFFLINE"] == "1" and "CVKIT_STANDINS_ROOT" not in env
 
 

@@ -23,3 +23,28 @@ def test_make_run_offline_without_weights_stops_before_running_anything(tmp_path
     assert all("cannot be downloaded from" in line for line in lines[1:]) and "Traceback" not in result.stderr
     assert not (tmp_path / "build").exists()
     assert len(offline_attempts()) == 3
+
+
+def test_make_lab_starts_jupyterlab_also_as_root(tmp_path):
+    """`make lab` adds --allow-root where the user is root (a container, a cloud VM), where Jupyter refuses otherwise."""
+    import selectors
+    import time
+
+    server = subprocess.Popen(["make", "-s", "lab", "LAB_ARGS=--no-browser --ServerApp.port=0 --ServerApp.ip=127.0.0.1"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_DATA_DIR=str(tmp_path)),
+                              start_new_session=True)
+    output, started = "", False
+    try:
+        watch = selectors.DefaultSelector()
+        watch.register(server.stdout, selectors.EVENT_READ)
+        stop = time.monotonic() + 120
+        while not started and server.poll() is None and time.monotonic() < stop:
+            if watch.select(timeout=1):
+                line = server.stdout.readline()
+                output += line
+                started = "is running at" in line
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    assert started, output[-2000:]

@@ -1,18 +1,19 @@
-"""cvkit.weights: where each lab's weights come from, and one-line errors when they cannot be had or loaded."""
+"""cvkit.weights: where each model's weights come from, and one-line errors only when a missing or damaged file is why."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
+import cvkit
 import pytest
 import torch
-
-import cvkit
 from cvkit import weights as kit_weights
 
 ROOT = Path(__file__).resolve().parents[1]
+SO400M, BASE = "google/siglip2-so400m-patch14-384", "google/siglip2-base-patch16-224"
 
 
 @pytest.fixture
@@ -28,87 +29,91 @@ def no_cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("lab, where", [(1, "resnet18-f37072fd.pth"), (2, "yolo11n.pt"),
-                                        (3, "models--google--siglip2-so400m-patch14-384")])
-def test_check_weights_finds_each_labs_cached_standin_and_says_it_is_one(lab, where, capsys):
-    assert where in str(cvkit.check_weights(lab))
-    assert "STAND-IN with random weights" in capsys.readouterr().out
+@pytest.mark.parametrize("source, where", [("ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth"),
+                                           ("yolo11n.pt", "yolo11n.pt"),
+                                           (SO400M, "models--google--siglip2-so400m-patch14-384")])
+def test_check_weights_returns_where_the_library_has_them_cached(source, where, capsys):
+    assert where in str(cvkit.check_weights(source))
+    assert capsys.readouterr().out.startswith(f"{source}: cached at ")
 
 
-@pytest.mark.parametrize("lab", [1, 2, 3])
-def test_check_weights_without_cache_or_network_fails_in_one_line_naming_model_host_and_fix(lab, no_cache, monkeypatch):
+def test_check_weights_takes_torchvision_weights_themselves():
+    from torchvision.models import ResNet18_Weights
+
+    assert cvkit.check_weights(ResNet18_Weights.IMAGENET1K_V1).name == "resnet18-f37072fd.pth"
+
+
+@pytest.mark.parametrize("source", ["ResNet18_Weights.IMAGENET1K_V1", "yolo11n.pt", SO400M])
+def test_check_weights_without_cache_or_network_fails_in_one_line_naming_model_host_and_fix(source, no_cache,
+                                                                                            monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setitem(kit_weights.LAB_MODELS, lab, (kit_weights.LAB_MODELS[lab][0], "127.0.0.1"))  # nothing listens
+    monkeypatch.setattr(kit_weights, "weights_host", lambda source: "127.0.0.1")  # nothing listens on 443 there
     with pytest.raises(cvkit.KitError) as info:
-        cvkit.check_weights(lab, timeout=2)
+        cvkit.check_weights(source, timeout=2)
     message = str(info.value)
-    assert "\n" not in message and "not cached and cannot be downloaded from 127.0.0.1" in message
+    assert "\n" not in message and message.startswith(f"{source} is not cached and cannot be downloaded from 127.0.0.1")
     assert "make weights" in message
 
 
-def test_check_weights_for_lab3_in_hub_offline_mode_says_so(no_cache):
+def test_check_weights_in_hub_offline_mode_says_so(no_cache):
     with pytest.raises(cvkit.KitError, match="HF_HUB_OFFLINE is set"):
-        cvkit.check_weights(3)
+        cvkit.check_weights(SO400M)
 
 
-def test_check_weights_for_lab3_looks_for_the_model_the_student_chose(capsys):
-    assert "siglip2-so400m-patch14-384" in str(cvkit.check_weights(3))  # the so400m stand-in is cached ...
-    with pytest.raises(cvkit.KitError, match=r"^google/siglip2-base-patch16-224 are not cached"):
-        cvkit.check_weights(3, "google/siglip2-base-patch16-224")  # ... the base model is not
+def test_check_weights_names_the_model_the_student_chose(no_cache):
+    with pytest.raises(cvkit.KitError, match=rf"^{BASE} is not cached"):
+        cvkit.check_weights(BASE)
 
 
-def test_damaged_resnet_weights_are_named_with_how_to_fetch_them_again(no_cache):
+@pytest.mark.parametrize("source", ["resnet18", "IMAGENET1K_V1", 18, "no such thing"])
+def test_check_weights_refuses_what_names_no_weights_in_one_line(source):
+    with pytest.raises(cvkit.KitError, match="weights"):
+        cvkit.check_weights(source)
+
+
+def test_a_typo_in_the_loading_cell_passes_through_unchanged():
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    with pytest.raises(TypeError, match="weigths"):
+        with cvkit.explain_load_errors(ResNet18_Weights.IMAGENET1K_V1):
+            resnet18(weigths=ResNet18_Weights.IMAGENET1K_V1)
+
+
+def test_a_typo_passes_through_even_when_the_weights_are_not_cached(no_cache):
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    with pytest.raises(TypeError, match="weigths"):
+        with cvkit.explain_load_errors(ResNet18_Weights.IMAGENET1K_V1):
+            resnet18(weigths=ResNet18_Weights.IMAGENET1K_V1)
+
+
+def test_damaged_resnet_weights_are_named_with_how_to_fetch_them_again_and_the_cause_kept(no_cache):
     from torchvision.models import ResNet18_Weights, resnet18
 
     broken = no_cache / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"PK\x03\x04 half a download")
-    with pytest.raises(cvkit.KitError, match=r"cached ResNet-18 .* damaged or incomplete; delete it") as info:
-        with cvkit.explain_load_errors(1):
+    with pytest.raises(cvkit.KitError, match=r"cached ResNet18_Weights.IMAGENET1K_V1 .* damaged or incomplete") as info:
+        with cvkit.explain_load_errors(ResNet18_Weights.IMAGENET1K_V1):
             resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)
-    assert str(broken) in str(info.value)
+    assert str(broken) in str(info.value) and "delete it" in str(info.value) and "\n" not in str(info.value)
+    assert info.value.__cause__ is not None
 
 
-def test_damaged_yolo_weights_offline_are_removed_and_reported_in_one_line(no_cache, offline_attempts):
+def test_damaged_yolo_weights_offline_are_reported_as_not_downloadable(no_cache, offline_attempts):
     from ultralytics import YOLO
 
     broken = no_cache / "yolo11n.pt"
     broken.write_bytes(b"\x80\x02 not a checkpoint")
-    with pytest.raises(cvkit.KitError, match=r"^YOLO11n weights \(yolo11n.pt\) could not be loaded or downloaded") as info:
-        with cvkit.explain_load_errors(2):
+    with pytest.raises(cvkit.KitError, match=r"^yolo11n.pt could not be downloaded") as info:
+        with cvkit.explain_load_errors("yolo11n.pt"):
             YOLO("yolo11n.pt")
     assert "\n" not in str(info.value) and "see README" in str(info.value)
     assert not broken.exists()  # ultralytics drops a damaged official asset before fetching it again
     assert any("github.com" in attempt for attempt in offline_attempts())  # ... and that fetch was refused
 
 
-def test_gpu_out_of_memory_suggests_a_smaller_batch():
-    with pytest.raises(cvkit.KitError, match="ran out of memory: use a smaller batch"):
-        with cvkit.explain_oom(1):
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-
-
-def test_gpu_out_of_memory_in_lab3_also_suggests_the_smaller_model():
-    with pytest.raises(cvkit.KitError, match="siglip2-base-patch16-224"):
-        with cvkit.explain_load_errors(3):
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-
-
-def test_errors_unrelated_to_memory_pass_through_explain_oom():
-    with pytest.raises(ValueError):
-        with cvkit.explain_oom(1):
-            raise ValueError("shape mismatch")
-
-
-def test_kit_calls_torch_load_only_with_weights_only():
-    sources = [*ROOT.glob("notebooks/cvkit/*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("tests/**/*.py")]
-    calls = [(p.name, m.group(0)) for p in sources for m in re.finditer(r"torch\.load\([^)]*\)", p.read_text())]
-    assert all("weights_only=True" in call for _, call in calls), calls
-
-
-def test_damaged_siglip_download_names_the_cached_model_folder(tmp_path, monkeypatch):
-    import shutil
-
+def test_damaged_siglip_weights_name_the_cached_model_folder(tmp_path, monkeypatch):
     import huggingface_hub.constants
     from transformers import AutoModel
 
@@ -118,6 +123,45 @@ def test_damaged_siglip_download_names_the_cached_model_folder(tmp_path, monkeyp
         weights.unlink()
         weights.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
-    with pytest.raises(cvkit.KitError, match=r"models--google--siglip2-so400m-patch14-384 cannot be loaded .* delete it"):
-        with cvkit.explain_load_errors(3):
-            AutoModel.from_pretrained(kit_weights.SIGLIP_ID, cache_dir=str(hub))
+    with pytest.raises(cvkit.KitError, match=r"models--google--siglip2-so400m-patch14-384 is damaged .* delete it"):
+        with cvkit.explain_load_errors(SO400M):
+            AutoModel.from_pretrained(SO400M, cache_dir=str(hub))
+
+
+def test_a_failed_load_names_the_model_actually_loaded(no_cache):
+    from transformers import AutoModel
+
+    with pytest.raises(cvkit.KitError, match=rf"^{BASE} could not be downloaded"):
+        with cvkit.explain_load_errors(BASE):
+            AutoModel.from_pretrained(BASE)
+
+
+def test_gpu_out_of_memory_says_what_to_change_and_keeps_the_cause():
+    with pytest.raises(cvkit.KitError, match="ran out of memory: use a smaller batch") as info:
+        with cvkit.explain_oom():
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert isinstance(info.value.__cause__, torch.cuda.OutOfMemoryError)
+
+
+def test_gpu_out_of_memory_gives_the_hint_it_was_given():
+    with pytest.raises(cvkit.KitError, match=f"ran out of memory: try {BASE}"):
+        with cvkit.explain_oom(f"try {BASE}"):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+
+def test_gpu_out_of_memory_while_loading_suggests_a_smaller_model():
+    with pytest.raises(cvkit.KitError, match=f"smaller model than {SO400M}"):
+        with cvkit.explain_load_errors(SO400M):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+
+def test_errors_unrelated_to_memory_pass_through_explain_oom():
+    with pytest.raises(ValueError):
+        with cvkit.explain_oom():
+            raise ValueError("shape mismatch")
+
+
+def test_kit_calls_torch_load_only_with_weights_only():
+    sources = [*ROOT.glob("notebooks/cvkit/*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("tests/**/*.py")]
+    calls = [(p.name, m.group(0)) for p in sources for m in re.finditer(r"torch\.load\([^)]*\)", p.read_text())]
+    assert calls and all("weights_only=True" in call for _, call in calls), calls

@@ -16,13 +16,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cvkit
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-import cvkit
 from cvkit import KitError
+from PIL import Image
 from standins import MARKER, siglip
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -10,7 +11,7 @@ if TYPE_CHECKING:
 __all__ = ["top_k", "classification_scorecard", "show_preprocessing"]
 
 
-def top_k(probs: "torch.Tensor", categories: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
+def top_k(probs: torch.Tensor, categories: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
     """For each row of an (N, C) probability tensor, the k most likely (class name, probability) pairs."""
     if probs.ndim != 2 or probs.shape[1] != len(categories):
         raise ValueError(f"expected probabilities of shape (N, {len(categories)}), got {tuple(probs.shape)}")
@@ -40,7 +41,7 @@ def classification_scorecard(
     return rows
 
 
-def show_preprocessing(image: Any, preprocess: Any) -> "torch.Tensor":
+def show_preprocessing(image: Any, preprocess: Any) -> torch.Tensor:
     """Show an image beside what `preprocess` makes of it (de-normalised for display); return the tensor."""
     import matplotlib.pyplot as plt
     import torch

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -15,8 +17,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIT_ROOT", "DATA_DIR", "LABELS_DIR", "KitError", "Sample",
-    "in_colab", "pick_device", "pick_dtype", "device_report", "use_short_errors",
-    "load_image", "sample_images", "read_labels", "read_class_sets",
+    "kit_cache_dir", "in_colab", "in_kaggle", "pick_device", "pick_dtype", "device_report", "use_short_errors",
+    "pil_open", "load_image", "sample_images", "read_labels", "read_class_sets",
     "show_grid", "plot_bars", "format_table",
 ]
 
@@ -39,19 +41,29 @@ class Sample(NamedTuple):
 # ---------------------------------------------------------------- environment
 
 
+def kit_cache_dir() -> Path:
+    """The kit's own cache folder (weights and downloaded images): $CVKIT_CACHE, else .cache/ in the repository."""
+    return Path(os.environ.get("CVKIT_CACHE") or KIT_ROOT / ".cache").expanduser().resolve()
+
+
 def in_colab() -> bool:
     """True when running inside Google Colab."""
     return "google.colab" in sys.modules
 
 
-def pick_device() -> "torch.device":
+def in_kaggle() -> bool:
+    """True when running inside a Kaggle notebook."""
+    return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+
+
+def pick_device() -> torch.device:
     """The device the labs run on: the first CUDA GPU if there is one, else the CPU."""
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def pick_dtype(device: "torch.device | str") -> "torch.dtype":
+def pick_dtype(device: torch.device | str) -> torch.dtype:
     """fp32 on CPU, bf16 on GPUs with native bf16 (compute capability 8.0+), fp16 on older GPUs such as the T4."""
     import torch
 
@@ -87,13 +99,15 @@ def device_report() -> dict[str, Any]:
     if device.type == "cpu":
         if in_colab():
             print("No GPU. In Colab: Runtime > Change runtime type > T4 GPU, then run the notebook again.")
+        elif in_kaggle():
+            print("No GPU. In Kaggle: Settings > Accelerator > GPU T4, then run the notebook again.")
         else:
             print("No GPU found: the lab runs on the CPU (slower, same results).")
     return report
 
 
 def use_short_errors() -> None:
-    """Make IPython show a KitError as its one-line message instead of a traceback."""
+    """Show a KitError, and PyTorch's device and dtype mix-ups, as one line in IPython instead of a traceback."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -102,16 +116,32 @@ def use_short_errors() -> None:
     if shell is None:
         return
 
-    def _show(shell, etype, value, tb, tb_offset=None):
-        print(f"{etype.__name__}: {value}", file=sys.stderr)
+    def show(shell, etype, value, tb, tb_offset=None):
+        line = str(value) if issubclass(etype, KitError) else _explain_torch_error(str(value))
+        if line is None:  # a RuntimeError the kit cannot explain: the usual traceback
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+            return
+        print(f"{etype.__name__}: {line}", file=sys.stderr)
 
-    shell.set_custom_exc((KitError,), _show)
+    shell.set_custom_exc((KitError, RuntimeError), show)
+
+
+def _explain_torch_error(message: str) -> str | None:
+    """One line on what to change for PyTorch's commonest beginner errors, or None for any other error."""
+    types = re.search(r"Input type \((\S+)\) and (?:weight|bias) type \((\S+)\) should be the same", message)
+    if "Expected all tensors to be on the same device" in message or (
+        types and ("cuda" in types[1]) != ("cuda" in types[2])
+    ):
+        return "the model and its input are on different devices: move the input there with .to(device)"
+    if types or "must have the same dtype" in message:
+        return "the input's number format differs from the model's: convert it with .to(device=device, dtype=dtype)"
+    return None
 
 
 # --------------------------------------------------------------------- images
 
 
-def _is_url(source: str | Path) -> bool:
+def _is_url(source: Any) -> bool:
     return isinstance(source, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source) is not None
 
 
@@ -121,6 +151,8 @@ def _describe_bytes(head: bytes) -> str:
         return "an HTML/XML page, not an image"
     if not head:
         return "an empty file"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc"):
+        return "a HEIC/HEIF photo, which needs the pillow-heif package (pip install pillow-heif)"
     return "not an image Pillow can read"
 
 
@@ -140,32 +172,68 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def load_image(source: str | Path) -> Image.Image:
-    """Open a path or http(s) URL as an RGB PIL image with its EXIF orientation applied."""
+def pil_open(path: str | Path) -> Image.Image:
+    """PIL.Image.open as Pillow defines it, with HEIC/HEIF support from pillow-heif when it is installed.
+
+    ultralytics replaces PIL.Image.open with a wrapper that pip-installs a package whenever Pillow cannot identify a
+    file; the kit opens files with Pillow's own function so that a wrong file gives an error, not an install.
+    """
+    try:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()  # idempotent: registers the HEIF plugin with Pillow
+    except ImportError:
+        pass
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)(path)
+
+
+def _from_array(array: Any) -> Image.Image:
+    import numpy as np
+
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise KitError(
+            f"load_image takes an array of uint8 pixels shaped (H, W), (H, W, 3) RGB or (H, W, 4) RGBA; "
+            f"got {array.dtype} with shape {tuple(array.shape)}"
+        )
+    return _to_rgb(Image.fromarray(np.ascontiguousarray(array)))
+
+
+def load_image(source: Any) -> Image.Image:
+    """An RGB PIL image, upright (EXIF orientation applied), from a path, an http(s) URL, a PIL image or an array.
+
+    A NumPy array must hold RGB (or gray) uint8 pixels: reverse an OpenCV BGR frame first (`frame[..., ::-1]`).
+    """
+    if isinstance(source, Image.Image):
+        return _to_rgb(ImageOps.exif_transpose(source))
+    if type(source).__module__ == "numpy" and hasattr(source, "dtype"):
+        return _from_array(source)
+    if not isinstance(source, (str, Path)):
+        raise KitError(f"load_image takes a file path, a URL, a PIL image or a NumPy array, not {type(source).__name__}")
     if _is_url(source):
         from .download import download_image
 
         path = download_image(source)
     else:
-        path = Path(source)
+        path = Path(source).expanduser()
     if not path.exists():
         raise KitError(f"no such file: {path}")
     if path.is_dir():
         raise KitError(f"{path} is a folder, not an image file")
     try:
-        with Image.open(path) as image:
+        with pil_open(path) as image:
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
             return _to_rgb(image)
     except Image.DecompressionBombError as err:
         raise KitError(
             f"{path.name} is too large to open safely ({err}); Pillow refuses it as a possible decompression bomb"
-        ) from None
-    except (UnidentifiedImageError, ImportError):  # ImportError: ultralytics' Image.open wrapper, offline
+        ) from err
+    except UnidentifiedImageError as err:
         head = path.read_bytes()[:64]
-        raise KitError(f"{path.name} is {_describe_bytes(head)}") from None
+        raise KitError(f"{path.name} is {_describe_bytes(head)}") from err
     except (OSError, SyntaxError, ValueError) as err:
-        raise KitError(f"{path.name} is damaged or truncated ({err})") from None
+        raise KitError(f"{path.name} is damaged or truncated ({err})") from err
 
 
 # ------------------------------------------------------------- manifest, labels
@@ -229,8 +297,10 @@ def show_grid(images: Sequence[Any], titles: Sequence[str] | None = None, ncols:
     """Show images (PIL, HxWx3 RGB arrays or HxW grayscale arrays) in a grid with optional titles."""
     import matplotlib.pyplot as plt
 
-    if not images:
+    if not len(images):
         raise KitError("show_grid got no images")
+    if titles is not None and len(titles) != len(images):
+        raise KitError(f"show_grid got {len(images)} images but {len(titles)} titles: give one title per image")
     ncols = max(1, min(ncols, len(images)))
     nrows = -(-len(images) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
@@ -239,7 +309,7 @@ def show_grid(images: Sequence[Any], titles: Sequence[str] | None = None, ncols:
     for i, (ax, image) in enumerate(zip(axes.flat, images)):
         ax.imshow(image, cmap="gray" if getattr(image, "ndim", 3) == 2 else None)
         if titles is not None:
-            ax.set_title(titles[i], fontsize=9)
+            ax.set_title(titles[i], fontsize=10)
     fig.tight_layout()
     plt.show()
 

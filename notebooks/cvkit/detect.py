@@ -7,19 +7,18 @@ browser for Colab. ultralytics and OpenCV are imported inside the functions, so 
 
 from __future__ import annotations
 
-import base64
-import io
-import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+from .camera import has_display
 from .core import KitError, in_colab
 
 if TYPE_CHECKING:
-    from PIL import Image
+    pass
 
 __all__ = [
     "DETECTION_COLUMNS",
@@ -29,9 +28,7 @@ __all__ = [
     "detection_scorecard",
     "box_iou_xyxy",
     "plot_detections_vs_conf",
-    "has_display",
     "webcam_detect",
-    "colab_camera_frame",
 ]
 
 DETECTION_COLUMNS = ("class", "confidence", "x1", "y1", "x2", "y2")
@@ -148,15 +145,6 @@ def plot_detections_vs_conf(thresholds: Sequence[float], counts: Sequence[int], 
 # ------------------------------------------------------------------ camera
 
 
-def has_display() -> bool:
-    """True where OpenCV can open a window: not in Colab, and on Linux only with an X11 or Wayland display."""
-    if in_colab():
-        return False
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
-
-
 def webcam_detect(
     model: Any,
     camera: int | str = 0,
@@ -228,73 +216,3 @@ def webcam_detect(
             cv2.destroyAllWindows()
             cv2.waitKey(1)  # lets the window actually close on some platforms
     return {"frames": frames, "fps": round(fps, 1), "last_frame": None if last is None else last[..., ::-1].copy()}
-
-
-_TAKE_PHOTO_JS = """
-async function takePhoto(quality, timeoutMs) {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    return 'error:this browser gives no access to a camera';
-  }
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({video: true});
-  } catch (err) {
-    return 'error:' + err.name + ' (' + err.message + ')';
-  }
-  const div = document.createElement('div');
-  const button = document.createElement('button');
-  button.textContent = 'Capture';
-  const video = document.createElement('video');
-  video.style.display = 'block';
-  div.appendChild(button);
-  div.appendChild(video);
-  document.body.appendChild(div);
-  video.srcObject = stream;
-  await video.play();
-  google.colab.output.setIframeHeight(document.documentElement.scrollHeight, true);
-  const clicked = await Promise.race([
-    new Promise((resolve) => { button.onclick = () => resolve(true); }),
-    new Promise((resolve) => setTimeout(() => resolve(false), timeoutMs)),
-  ]);
-  let result = 'error:no photo taken within ' + Math.round(timeoutMs / 1000) + ' s';
-  if (clicked) {
-    const canvas = document.createElement('canvas');
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    canvas.getContext('2d').drawImage(video, 0, 0);
-    result = canvas.toDataURL('image/jpeg', quality);
-  }
-  stream.getTracks().forEach((track) => track.stop());
-  div.remove();
-  return result;
-}
-"""
-
-
-def colab_camera_frame(quality: float = 0.9, timeout_s: float = 60.0) -> "Image.Image | None":
-    """In Colab, show the browser camera's picture with a Capture button and return the photo as an RGB PIL image.
-
-    Outside Colab, without camera permission, or with no click within `timeout_s`: prints one line, returns None.
-    """
-    if not in_colab():
-        print("colab_camera_frame: only in Google Colab (it asks the browser for its camera); "
-              "locally use cvkit.webcam_detect(model).")
-        return None
-    from IPython.display import Javascript, display
-    from PIL import Image
-
-    try:
-        from google.colab.output import eval_js
-
-        display(Javascript(_TAKE_PHOTO_JS))
-        data = eval_js(f"takePhoto({float(quality)}, {int(timeout_s * 1000)})")
-    except Exception as err:  # the frontend went away, the kernel was interrupted, ...
-        print(f"colab_camera_frame: no photo ({type(err).__name__}: {err}).")
-        return None
-    if not isinstance(data, str) or not data.startswith("data:image"):
-        reason = data[len("error:"):] if isinstance(data, str) and data.startswith("error:") else repr(data)[:80]
-        print(f"colab_camera_frame: no photo: {reason}.")
-        return None
-    encoded = data.partition(",")[2]
-    with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
-        return image.convert("RGB")

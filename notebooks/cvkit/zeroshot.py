@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .core import KitError
 
@@ -82,12 +83,12 @@ def tokenize_prompts(processor: Any, prompts: Sequence[str]) -> Any:
 # -------------------------------------------------------------------- features
 
 
-def _pooled(output: Any) -> "torch.Tensor":
+def _pooled(output: Any) -> torch.Tensor:
     # transformers 5 returns an output object (use .pooler_output); 4.x returned the tensor itself.
     return output.pooler_output if hasattr(output, "pooler_output") else output
 
 
-def _unit(features: "torch.Tensor") -> "torch.Tensor":
+def _unit(features: torch.Tensor) -> torch.Tensor:
     return features / features.norm(p=2, dim=-1, keepdim=True)
 
 
@@ -98,7 +99,7 @@ def image_features(
     device: Any,
     dtype: Any,
     batch_size: int = 8,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """(n_images, dim) unit-length image embeddings, float32 on the CPU; each image runs through the image tower once."""
     import torch
 
@@ -122,7 +123,7 @@ def text_features(
     labels: Sequence[str],
     template: str = PROMPT_TEMPLATE,
     device: Any = "cpu",
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """(n_labels, dim) unit-length text embeddings of the labels' prompts, float32 on the CPU (one text-tower call)."""
     import torch
 
@@ -135,7 +136,7 @@ def text_features(
 # ---------------------------------------------------------------------- scores
 
 
-def zero_shot_logits(model: Any, img_feats: "torch.Tensor", txt_feats: "torch.Tensor") -> "torch.Tensor":
+def zero_shot_logits(model: Any, img_feats: torch.Tensor, txt_feats: torch.Tensor) -> torch.Tensor:
     """(n_images, n_labels) SigLIP logits: cosine similarity times exp(logit_scale) plus logit_bias."""
     if img_feats.ndim != 2 or txt_feats.ndim != 2 or img_feats.shape[1] != txt_feats.shape[1]:
         raise ValueError(
@@ -148,7 +149,7 @@ def zero_shot_logits(model: Any, img_feats: "torch.Tensor", txt_feats: "torch.Te
     return cosine * scale + bias
 
 
-def zero_shot_probs(model: Any, img_feats: "torch.Tensor", txt_feats: "torch.Tensor") -> "torch.Tensor":
+def zero_shot_probs(model: Any, img_feats: torch.Tensor, txt_feats: torch.Tensor) -> torch.Tensor:
     """(n_images, n_labels) probabilities: sigmoid of the logits, each image-label pair scored on its own.
 
     Rows need not sum to 1 (unlike CLIP's softmax): an image can match several labels, or none.
@@ -202,7 +203,7 @@ def count_tower_calls(model: Any) -> Iterator[TowerCalls]:
 # ------------------------------------------------------------------- pipeline
 
 
-def pipeline_probs(classifier: Any, image: Any, labels: Sequence[str], template: str = PROMPT_TEMPLATE) -> "torch.Tensor":
+def pipeline_probs(classifier: Any, image: Any, labels: Sequence[str], template: str = PROMPT_TEMPLATE) -> torch.Tensor:
     """Scores from a transformers zero-shot-image-classification pipeline, in the order of `labels`.
 
     The labels are lower-cased as in `make_prompts`, and `template` is given to the pipeline in its own `{}` form.
@@ -223,7 +224,7 @@ def pipeline_probs(classifier: Any, image: Any, labels: Sequence[str], template:
 # ------------------------------------------------------------ reading results
 
 
-def ranked(probs: "torch.Tensor", labels: Sequence[str]) -> list[tuple[str, float]]:
+def ranked(probs: torch.Tensor, labels: Sequence[str]) -> list[tuple[str, float]]:
     """(label, probability) pairs of one image's row, most likely first."""
     values = [float(v) for v in probs.tolist()]
     if len(values) != len(labels):
@@ -234,7 +235,7 @@ def ranked(probs: "torch.Tensor", labels: Sequence[str]) -> list[tuple[str, floa
 def zero_shot_scorecard(
     names: Sequence[str],
     expected: Sequence[Mapping[str, str]],
-    probs_by_set: Mapping[str, "torch.Tensor"],
+    probs_by_set: Mapping[str, torch.Tensor],
     class_sets: Mapping[str, Sequence[str]],
 ) -> list[tuple[str, str, str, str, float, int, str]]:
     """Rows of (image, class set, expected, top prediction, p(expected), rank of expected, hit) for the scorecard.
@@ -263,7 +264,7 @@ def zero_shot_scorecard(
 
 
 def plot_heatmap(
-    matrix: "torch.Tensor",
+    matrix: torch.Tensor,
     row_labels: Sequence[str],
     col_labels: Sequence[str],
     title: str = "",

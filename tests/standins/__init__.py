@@ -27,18 +27,10 @@ def copy_to_kit_cache(cache: Path, labs=(1, 2, 3), keep_marker: bool = True) -> 
     import os
     import shutil
 
-    weights_dir = json.loads((Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics" / "settings.json").read_text())[
-        "weights_dir"]
-    sources = {
-        1: (Path(os.environ["TORCH_HOME"]), cache / "torch"),
-        2: (Path(weights_dir), cache / "ultralytics" / "weights"),
-        3: (Path(os.environ["HF_HOME"]) / "hub", cache / "huggingface" / "hub"),
-    }
+    root = Path(os.environ["CVKIT_STANDINS_ROOT"])
     for lab in labs:
-        source, target = sources[lab]
-        shutil.copytree(source, target, symlinks=True)
-    if 2 in labs:  # its settings (weights_dir is re-pointed by cvkit.use_kit_cache) and fonts
-        shutil.copytree(Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics", cache / "ultralytics" / "Ultralytics")
+        folder = {1: "torch", 2: "ultralytics", 3: "huggingface"}[lab]
+        shutil.copytree(root / folder, cache / folder, symlinks=True)
     if not keep_marker:
         for marker in cache.rglob(MARKER):
             marker.unlink()
