@@ -39,9 +39,10 @@ PYTHON_COLAB ?= python3.13
 VENV_COLAB   := .venv-colab
 
 .PHONY: test-colab
+# The test of `make lab` is left out: it starts JupyterLab from the kit's own .venv, which this env is not.
 test-colab:
 	bash .ci/colab_env.sh $(PYTHON_COLAB) $(VENV_COLAB)
-	$(VENV_COLAB)/bin/python -m pytest
+	$(VENV_COLAB)/bin/python -m pytest --deselect tests/test_run_notebooks.py::test_make_lab_starts_jupyterlab_also_as_root
 
 lab: setup
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
