@@ -162,7 +162,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        image = Image.fromarray((array / top * 255.0).clip(0, 255).astype("uint8"), mode="L")
+        image = Image.fromarray((array / top * 255.0).clip(0, 255).astype("uint8"))
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
