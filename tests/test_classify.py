@@ -155,3 +155,47 @@ def test_notebook_runs_with_resnet50_v2_swapped_in():
     printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
     assert "ResNet50_Weights.IMAGENET1K_V2: 25.6 M parameters" in printed
     assert "16 residual blocks" in printed
+
+
+# ------------------------------------------------------------------ look inside: feature maps and Grad-CAM figures
+
+
+def _capture_figures(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
+    return figures
+
+
+def test_show_feature_maps_shows_each_stages_strongest_channels_strongest_first(monkeypatch):
+    figures = _capture_figures(monkeypatch)
+    early = torch.zeros(1, 6, 8, 8)
+    early[0, 4], early[0, 1], early[0, 2] = 3.0, 2.0, 1.0
+    late = torch.arange(5.0).view(1, 5, 1, 1).expand(1, 5, 2, 2)
+    cvkit.show_feature_maps(np.zeros((16, 16, 3)), {"layer1": early, "layer4": late}, n=3)
+    axes = np.array(figures[0].axes).reshape(2, 4)
+    assert [ax.get_title() for ax in axes[0, 1:]] == ["channel 4", "channel 1", "channel 2"]
+    assert [ax.get_title() for ax in axes[1, 1:]] == ["channel 4", "channel 3", "channel 2"]
+    assert axes[0, 0].get_title(loc="left") == "layer1: 6 maps of 8 x 8"
+    np.testing.assert_array_equal(axes[0, 1].images[0].get_array(), early[0, 4].numpy())
+
+
+def test_show_cams_scales_each_map_to_its_maximum_and_leaves_zero_transparent(monkeypatch):
+    figures = _capture_figures(monkeypatch)
+    cams = torch.zeros(2, 1, 4, 4)
+    cams[0, 0, 1, 2] = 8.0
+    cvkit.show_cams([np.ones((4, 4, 3))] * 2, cams, ["a", "b"], ncols=2)  # the second map is all zero
+    first, second = figures[0].axes
+    overlay = first.images[1]
+    assert overlay.get_array().max() == 1.0 and overlay.get_alpha()[0, 0] == 0.0 and overlay.get_alpha()[1, 2] > 0.5
+    assert np.isfinite(second.images[1].get_array()).all() and (second.images[1].get_alpha() == 0).all()
+    assert [first.get_title(), second.get_title()] == ["a", "b"]
+
+
+def test_show_cams_rejects_a_map_count_unlike_the_picture_count():
+    with pytest.raises(ValueError, match="2 pictures but 1 maps"):
+        cvkit.show_cams([np.ones((4, 4, 3))] * 2, torch.zeros(1, 1, 4, 4))

@@ -1,4 +1,4 @@
-"""Helpers for Lab 1: what the centre crop keeps, model inputs as pictures, and the lab's tables and heatmap."""
+"""Helpers for Lab 1: what the centre crop keeps, model inputs as pictures, and the lab's tables and figures."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "crop_box", "show_crops", "pad_to_keep_whole", "to_picture",
     "top5_table", "classification_scorecard", "highlight_hits", "show_heatmap",
+    "show_feature_maps", "show_cams",
 ]
 
 HIT, MISS = "background-color: #c6efce; color: #006100", "background-color: #ffc7ce; color: #9c0006"
@@ -122,5 +123,50 @@ def show_heatmap(table: pd.DataFrame, title: str, label: str) -> None:
                     color="black" if value > middle else "white")
     fig.colorbar(shown, ax=ax, label=label)
     ax.set_title(title)
+    fig.tight_layout()
+    plt.show()
+
+
+def show_feature_maps(picture: Any, features: dict[str, torch.Tensor], n: int = 8, size: float = 1.9) -> None:
+    """Show the picture, then per feature map (1, C, H, W) one row of its `n` channels with the largest mean."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(features), n + 1, figsize=(size * (n + 1), size * len(features) + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (name, feature) in zip(axes, features.items()):
+        maps = feature.detach().float().cpu()[0]
+        strongest = maps.mean(dim=(1, 2)).argsort(descending=True)[:n].tolist()
+        row[0].imshow(picture)
+        row[0].set_title(f"{name}: {maps.shape[0]} maps of {maps.shape[1]} x {maps.shape[2]}", fontsize=9, loc="left")
+        for ax, channel in zip(row[1:], strongest):
+            ax.imshow(maps[channel].numpy(), cmap="viridis")
+            ax.set_title(f"channel {channel}", fontsize=9)
+    fig.tight_layout()
+    plt.show()
+
+
+def show_cams(pictures: Sequence[Any], cams: Any, titles: Sequence[str] | None = None, ncols: int = 6,
+              size: float = 2.6) -> None:
+    """Show each (H, W, 3) picture under its class activation map (N, 1, H, W), each map scaled to its maximum and
+    drawn more opaque where it is higher."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    maps = np.asarray(cams.detach().float().cpu() if hasattr(cams, "detach") else cams, dtype=float)[:, 0]
+    if len(maps) != len(pictures):
+        raise ValueError(f"got {len(pictures)} pictures but {len(maps)} maps")
+    peaks = maps.reshape(len(maps), -1).max(axis=1)
+    ncols = max(1, min(ncols, len(pictures)))
+    fig, axes = plt.subplots(-(-len(pictures) // ncols), ncols, figsize=(size * ncols, size * -(-len(pictures) // ncols)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, picture) in enumerate(zip(axes.flat, pictures)):
+        scaled = np.clip(maps[i] / peaks[i], 0.0, 1.0) if peaks[i] > 0 else np.zeros_like(maps[i])
+        ax.imshow(picture)
+        ax.imshow(scaled, cmap="jet", alpha=0.6 * scaled, vmin=0.0, vmax=1.0)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
     fig.tight_layout()
     plt.show()
