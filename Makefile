@@ -4,15 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: help setup run test lab weights bench colab clean
+.PHONY: help setup run test lab weights bench colab student clean
 
 help:
 	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
 	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models"
+	@echo "make test-colab [PYTHON_COLAB=python3.13]   the same tests in .venv-colab, at Colab's versions (.ci/colab-constraints.txt)"
 	@echo "make lab [LAB_ARGS=...]   start JupyterLab on the notebooks (also as root, e.g. in a container)"
 	@echo "make weights [CACHE=dir] [WITH_BASE=1]   fetch every lab's real weights once into .cache/ (then no network)"
 	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
 	@echo "make colab [REPO=owner/name]  stamp the GitHub repository (default: the origin remote) into badges and setup cells"
+	@echo "make student [REPO=owner/name] [BRANCH=name]  write the student edition (no solutions, answers or outputs) to build/student/"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +35,16 @@ test: setup
 	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest
 
+# The suite in a second venv at the versions of Colab's runtime (Python 3.13); .ci/colab_env.sh says how it is built.
+PYTHON_COLAB ?= python3.13
+VENV_COLAB   := .venv-colab
+
+.PHONY: test-colab
+# The test of `make lab` is left out: it starts JupyterLab from the kit's own .venv, which this env is not.
+test-colab:
+	bash .ci/colab_env.sh $(PYTHON_COLAB) $(VENV_COLAB)
+	$(VENV_COLAB)/bin/python -m pytest --deselect tests/test_run_notebooks.py::test_make_lab_starts_jupyterlab_also_as_root
+
 lab: setup
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
 
@@ -41,6 +53,9 @@ weights: setup
 
 colab:
 	python3 scripts/stamp_colab.py $(REPO)
+
+student: setup
+	$(BIN)/python scripts/make_student.py $(if $(REPO),--repo $(REPO)) $(if $(BRANCH),--branch $(BRANCH))
 
 clean:
 	rm -rf build runs notebooks/runs

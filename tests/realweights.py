@@ -80,20 +80,30 @@ def check_lab1() -> list[str]:
 
 
 def check_lab2() -> list[str]:
+    from collections import Counter
+
     from ultralytics import YOLO
 
-    model = YOLO("yolo11n.pt")
+    model = YOLO(LAB_WEIGHTS[2])
     misses = []
-    for sample in cvkit.sample_images(2):
+    for sample in cvkit.sample_images(2):  # bus.jpg from the installed ultralytics package, then the kit's photos
         result = model.predict(cvkit.load_image(sample.path), conf=0.25, iou=0.7, verbose=False)[0]
-        rows = cvkit.detection_scorecard(result, sample.expected)
-        print(sample.name, rows)
-        misses += [f"{sample.name}: {name} expected {n}, detected {found}" for name, n, found, verdict in rows
-                   if verdict != "found"]
+        counts = Counter(result.names[int(c)] for c in result.boxes.cls)
+        print(sample.name, dict(counts.most_common()))
+        misses += [f"{sample.name}: {name} expected at least {n}, detected {counts[name]}"
+                   for name, n in sample.expected.items() if counts[name] < n]
     return misses
 
 
+LAB3_TEMPLATES = {  # the notebook's caption templates (a test keeps the two equal)
+    "seasons": "a photo taken in {}.",
+    "subjects": "a photo of a {}.",
+    "expressions": "a photo of a face looking {}.",
+}
+
+
 def check_lab3() -> list[str]:
+    import pandas as pd
     import torch
     from transformers import AutoModel, AutoProcessor
 
@@ -102,11 +112,22 @@ def check_lab3() -> list[str]:
     samples = cvkit.sample_images(3)
     class_sets = cvkit.read_class_sets()
     images = cvkit.image_features(model, processor, [cvkit.load_image(s.path) for s in samples], "cpu", torch.float32)
-    probs = {name: cvkit.zero_shot_probs(model, images, cvkit.text_features(model, processor, labels))
-             for name, labels in class_sets.items()}
-    rows = cvkit.zero_shot_scorecard([s.name for s in samples], [s.expected for s in samples], probs, class_sets)
-    print(cvkit.format_table(rows, ["image", "class set", "expected", "top label", "p(expected)", "rank", "hit"]))
-    return [f"{row[0]}: {row[1]} expected {row[2]}, got {row[3]}" for row in rows if row[-1] != "yes"]
+    images = images / images.norm(dim=-1, keepdim=True)
+    scale, bias = model.logit_scale.detach().exp(), model.logit_bias.detach()
+    rows = []
+    for name, labels in class_sets.items():
+        texts = cvkit.text_features(model, processor, [LAB3_TEMPLATES[name].format(label.lower()) for label in labels])
+        logits = scale * images @ (texts / texts.norm(dim=-1, keepdim=True)).T + bias  # as in the notebook
+        for i, sample in enumerate(samples):
+            if name in sample.expected:
+                expected = sample.expected[name]
+                rows.append({"image": sample.name, "class set": name, "expected": expected,
+                             "top label": labels[int(logits[i].argmax())],
+                             "p(expected)": round(torch.sigmoid(logits[i, labels.index(expected)]).item(), 4)})
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    misses = table[table["top label"] != table["expected"]]
+    return [f"{r['image']}: {r['class set']} expected {r['expected']}, got {r['top label']}" for _, r in misses.iterrows()]
 
 
 if __name__ == "__main__":

@@ -141,3 +141,11 @@ def test_fetch_weights_with_base_offline_adds_one_line_for_the_smaller_model(tmp
     result = _fetch(tmp_path, "--with-base")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "google/siglip2-base-patch16-224: cannot reach huggingface.co" in result.stderr
+
+
+def test_use_kit_cache_probes_nothing_when_offline_mode_is_already_chosen(tmp_path, clean_env):
+    (tmp_path / "huggingface").mkdir()
+    clean_env.setenv("HF_HUB_OFFLINE", "1")
+    clean_env.setenv("YOLO_OFFLINE", "1")
+    clean_env.setattr(kit_weights, "why_unreachable", _no_probe)
+    assert "HF_HUB_OFFLINE" not in cvkit.use_kit_cache(tmp_path)

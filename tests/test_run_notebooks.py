@@ -45,6 +45,7 @@ def test_make_lab_starts_jupyterlab_also_as_root(tmp_path):
                 output += line
                 started = "is running at" in line
     finally:
-        os.killpg(server.pid, 15)
+        if server.poll() is None:
+            os.killpg(server.pid, 15)
         server.wait(timeout=30)
     assert started, output[-2000:]

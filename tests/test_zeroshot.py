@@ -1,19 +1,22 @@
-"""Lab 3 helpers (cvkit.zeroshot) and the SigLIP 2 stand-in, tested against the stand-in itself.
+"""Lab 3: the SigLIP 2 stand-ins, cvkit.zeroshot's plumbing, the notebook's scoring and its run with the smaller model.
 
-The stand-in is built here into a temporary folder, independent of the root conftest. Most tests load it from its
-snapshot folder by path, which needs no hub settings. The test that loads it by model id runs in a subprocess:
-huggingface_hub reads HF_HOME and HF_HUB_OFFLINE when it is first imported, so changing them in this process would
-come too late.
+The stand-ins are built here into a temporary folder, independent of the root conftest. Most tests load them from
+their snapshot folders by path, which needs no hub settings. Loading by model id runs in a child process (the
+notebook's kernel, or a script): huggingface_hub reads HF_HOME and HF_HUB_OFFLINE when it is first imported, so
+changing them in this process would come too late.
 """
 
 from __future__ import annotations
 
+import ast
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import tokenize
 from pathlib import Path
 
 import cvkit
@@ -25,13 +28,15 @@ from PIL import Image
 from standins import MARKER, siglip
 
 ROOT = Path(__file__).resolve().parents[1]
-SEASONS = ["spring", "summer", "autumn", "winter"]
+NOTEBOOK = ROOT / "notebooks" / "03_zero_shot_classification.ipynb"
+SEASONS = ["a photo taken in spring.", "a photo taken in summer.", "a photo taken in autumn.", "a photo taken in winter."]
 SUBJECTS = ["human", "cat", "dog", "horse"]
+SUBJECT_TEMPLATE = "a photo of a {}."
 
 
 @pytest.fixture(scope="module")
 def hf_home(tmp_path_factory) -> Path:
-    env = siglip.install(tmp_path_factory.mktemp("siglip-standin"))
+    env = siglip.install(tmp_path_factory.mktemp("siglip-standins"), (siglip.MODEL_ID, siglip.BASE_ID))
     assert env["HF_HUB_OFFLINE"] == "1"
     return Path(env["HF_HOME"])
 
@@ -50,18 +55,31 @@ def model_and_processor(snapshot):
 
 
 @pytest.fixture(scope="module")
+def tokenizer(model_and_processor):
+    return model_and_processor[1].tokenizer
+
+
+@pytest.fixture(scope="module")
 def images() -> list[Image.Image]:
     rng = np.random.default_rng(0)
     sizes = [(320, 240), (200, 300), (384, 384), (500, 280), (257, 199)]
     return [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
 
 
+def siglip_logits(model, image_vectors, text_vectors):
+    """The notebook's scoring, written out again: e^t * cosine + b."""
+    scale, bias = model.logit_scale.detach().exp(), model.logit_bias.detach()
+    image_vectors = image_vectors / image_vectors.norm(dim=-1, keepdim=True)
+    text_vectors = text_vectors / text_vectors.norm(dim=-1, keepdim=True)
+    return scale * image_vectors @ text_vectors.T + bias
+
+
 class TowerSpy:
-    """Wrap a tower's forward and record the batch size of each call (independent of cvkit.count_tower_calls)."""
+    """Wrap a tower's forward and record the batch size of each call."""
 
     def __init__(self, module, key):
         self.rows: list[int] = []
-        self._module, self._forward, self._key = module, module.forward, key
+        self._module, self._forward = module, module.forward
 
         def forward(*args, **kwargs):
             self.rows.append(kwargs[key].shape[0] if key in kwargs else args[0].shape[0])
@@ -83,27 +101,30 @@ def spies(model_and_processor):
     text_spy.restore()
 
 
-# ------------------------------------------------------------------ the stand-in
+# ------------------------------------------------------------------ the stand-ins
 
 
-def test_standin_is_written_in_the_hub_cache_layout_under_the_real_model_id(hf_home, snapshot):
-    repo = hf_home / "hub" / "models--google--siglip2-so400m-patch14-384"
+@pytest.mark.parametrize("model_id", [siglip.MODEL_ID, siglip.BASE_ID])
+def test_standin_is_written_in_the_hub_cache_layout_under_the_real_model_id(hf_home, model_id):
+    repo = hf_home / "hub" / ("models--" + model_id.replace("/", "--"))
     commit = (repo / "refs" / "main").read_text()
     assert re.fullmatch(r"[0-9a-f]{40}", commit)
-    assert snapshot == repo / "snapshots" / commit
-    assert (snapshot / MARKER).is_file()
+    snapshot = siglip.snapshot_dir(hf_home, model_id)
+    assert snapshot == repo / "snapshots" / commit and (snapshot / MARKER).is_file()
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"} <= {
         p.name for p in snapshot.iterdir()
     }
 
 
-def test_standin_configs_mirror_the_real_checkpoint(snapshot):
+@pytest.mark.parametrize("model_id, size, patch", [(siglip.MODEL_ID, 384, 14), (siglip.BASE_ID, 224, 16)])
+def test_standin_configs_mirror_the_real_checkpoint(hf_home, model_id, size, patch):
+    snapshot = siglip.snapshot_dir(hf_home, model_id)
     config = json.loads((snapshot / "config.json").read_text())
     assert config["model_type"] == "siglip"
-    assert config["vision_config"]["image_size"] == 384 and config["vision_config"]["patch_size"] == 14
+    assert (config["vision_config"]["image_size"], config["vision_config"]["patch_size"]) == (size, patch)
     assert config["text_config"]["max_position_embeddings"] == 64
     pre = json.loads((snapshot / "preprocessor_config.json").read_text())
-    assert pre["image_processor_type"] == "SiglipImageProcessor" and pre["size"] == {"height": 384, "width": 384}
+    assert pre["image_processor_type"] == "SiglipImageProcessor" and pre["size"] == {"height": size, "width": size}
     assert pre["image_mean"] == pre["image_std"] == [0.5, 0.5, 0.5]
     tok = json.loads((snapshot / "tokenizer_config.json").read_text())
     assert tok["tokenizer_class"] == "GemmaTokenizer"
@@ -111,20 +132,31 @@ def test_standin_configs_mirror_the_real_checkpoint(snapshot):
     assert tok["model_input_names"] == ["input_ids"] and "model_max_length" not in tok
 
 
+def test_standin_tokenizer_json_is_a_byte_fallback_bpe_with_gemmas_special_tokens(snapshot):
+    data = json.loads((snapshot / "tokenizer.json").read_text(encoding="utf-8"))
+    assert data["model"]["type"] == "BPE" and data["model"]["byte_fallback"] is True and data["model"]["merges"]
+    vocab = data["model"]["vocab"]
+    assert [vocab[t] for t in ("<pad>", "<eos>", "<bos>", "<unk>")] == [0, 1, 2, 3] and "<0x41>" in vocab
+    single = data["post_processor"]["single"]
+    assert [next(iter(item)) for item in single] == ["Sequence", "SpecialToken"] and single[1]["SpecialToken"]["id"] == "<eos>"
+    assert data["padding"]["strategy"] == {"Fixed": 64} and data["padding"]["pad_id"] == 0
+
+
 def test_standin_loads_by_model_id_offline_through_automodel_autoprocessor_and_pipeline(hf_home, tmp_path):
     script = textwrap.dedent(
         """
+        import sys
         import torch
         from transformers import AutoModel, AutoProcessor, pipeline
         from PIL import Image
 
-        model_id = "google/siglip2-so400m-patch14-384"
-        model = AutoModel.from_pretrained(model_id, dtype=torch.float32)
-        processor = AutoProcessor.from_pretrained(model_id)
-        classifier = pipeline("zero-shot-image-classification", model=model_id)
-        result = classifier(Image.new("RGB", (64, 48), "red"), candidate_labels=["cat", "dog"])
-        print(type(model).__name__, type(processor).__name__, type(processor.tokenizer).__name__,
-              type(processor.image_processor).__name__, model.config.vision_config.hidden_size, len(result))
+        for model_id in sys.argv[1:]:
+            model = AutoModel.from_pretrained(model_id, dtype=torch.float32)
+            processor = AutoProcessor.from_pretrained(model_id)
+            classifier = pipeline("zero-shot-image-classification", model=model_id)
+            result = classifier(Image.new("RGB", (64, 48), "red"), candidate_labels=["cat", "dog"])
+            print(type(model).__name__, type(processor).__name__, type(processor.tokenizer).__name__,
+                  type(processor.image_processor).__name__, model.config.vision_config.image_size, len(result))
         """
     )
     net_log = tmp_path / "network.log"
@@ -136,69 +168,82 @@ def test_standin_loads_by_model_id_offline_through_automodel_autoprocessor_and_p
         PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "nonet"), os.environ.get("PYTHONPATH", "")]),
     )
     env.pop("HF_HUB_CACHE", None)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script, siglip.MODEL_ID, siglip.BASE_ID], env=env,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["SiglipModel", "SiglipProcessor", "GemmaTokenizer", "SiglipImageProcessor", str(siglip.HIDDEN), "2"]
+    loaded = ["SiglipModel", "SiglipProcessor", "GemmaTokenizer", "SiglipImageProcessor"]
+    assert done.stdout.split() == [*loaded, "384", "2", *loaded, "224", "2"]
     assert not net_log.exists() or not net_log.read_text().strip(), net_log.read_text()
 
 
-def test_standin_tokenizer_pads_to_64_only_when_asked_like_the_real_one(model_and_processor):
-    _, processor = model_and_processor
-    ids = processor.tokenizer(["this is a photo of cat."], padding="max_length", return_tensors="pt")["input_ids"]
+def test_standin_tokenizer_cuts_rare_words_into_sub_words(tokenizer):
+    pieces = tokenizer.tokenize("a photo of a komodo dragon.")
+    assert "▁photo" in pieces  # a frequent word of the training text is one token ...
+    assert len(pieces) > len("a photo of a komodo dragon.".split()) + 2  # ... a rare one several
+
+
+def test_standin_tokenizer_is_case_sensitive_like_the_real_one(tokenizer):
+    assert tokenizer("A Photo Of A Cat.")["input_ids"] != tokenizer("a photo of a cat.")["input_ids"]
+
+
+def test_standin_tokenizer_pads_to_64_only_when_asked_like_the_real_one(tokenizer):
+    ids = tokenizer(["a photo of a cat."], padding="max_length", return_tensors="pt")["input_ids"]
     assert ids.shape[1] < 64  # no model_max_length in the config: padding="max_length" alone does not reach 64
 
 
-# ---------------------------------------------------------------------- prompts
+def test_standin_tokenizer_is_trained_the_same_every_time():
+    assert siglip._tokenizer().get_vocab() == siglip._tokenizer().get_vocab()
 
 
-def test_make_prompts_lowercases_labels_and_fills_the_template():
-    assert cvkit.make_prompts(["Golden  Retriever ", "CAT"]) == [
-        "This is a photo of golden retriever.",
-        "This is a photo of cat.",
-    ]
-    assert cvkit.make_prompts(["Snow"], "{label}") == ["snow"]
+# ------------------------------------------------------------------ tokenising
 
 
-@pytest.mark.parametrize(
-    "labels, template",
-    [([], cvkit.PROMPT_TEMPLATE), (["cat", " "], cvkit.PROMPT_TEMPLATE), ("cat", cvkit.PROMPT_TEMPLATE), (["cat"], "a photo of {}")],
-    ids=["no labels", "blank label", "a string, not a list", "template without {label}"],
-)
-def test_make_prompts_rejects_unusable_input_with_a_kit_error(labels, template):
-    with pytest.raises(KitError):
-        cvkit.make_prompts(labels, template)
-
-
-def test_text_is_padded_to_64_tokens_with_eos_then_pad(model_and_processor):
-    _, processor = model_and_processor
-    tokens = cvkit.tokenize_prompts(processor, cvkit.make_prompts(SEASONS))
-    ids = tokens["input_ids"]
+def test_tokenize_prompts_pads_to_64_tokens_with_eos_then_pad_and_no_attention_mask(tokenizer):
+    tokens = cvkit.tokenize_prompts(tokenizer, SEASONS)
     assert list(tokens.keys()) == ["input_ids"]  # no attention mask, as SigLIP was trained
-    assert ids.shape == (4, 64)
-    tok = processor.tokenizer
-    for row in ids.tolist():
-        end = row.index(tok.eos_token_id)
-        assert row[0] != tok.bos_token_id and set(row[end + 1 :]) == {tok.pad_token_id}
+    assert tokens["input_ids"].shape == (4, 64)
+    for row in tokens["input_ids"].tolist():
+        end = row.index(tokenizer.eos_token_id)
+        assert 0 < end < 63 and row[0] != tokenizer.bos_token_id and set(row[end + 1 :]) == {tokenizer.pad_token_id}
+
+
+def test_tokenize_prompts_lower_cases_the_text(tokenizer):
+    upper = cvkit.tokenize_prompts(tokenizer, [p.upper() for p in SEASONS])["input_ids"]
+    assert torch.equal(upper, cvkit.tokenize_prompts(tokenizer, SEASONS)["input_ids"])
+
+
+def test_tokenize_prompts_cuts_a_long_prompt_to_64_tokens_ending_with_eos(tokenizer):
+    long = "a photo of " + " and ".join(["a cat"] * 60) + "."
+    ids = cvkit.tokenize_prompts(tokenizer, [long])["input_ids"]
+    assert ids.shape == (1, 64) and ids[0, -1].item() == tokenizer.eos_token_id
+
+
+@pytest.mark.parametrize("prompts", [[], "a photo of a cat.", ["a photo of a cat.", " "], [None]],
+                         ids=["no prompts", "a string, not a list", "blank prompt", "not a string"])
+def test_tokenize_prompts_rejects_unusable_input_with_a_kit_error(tokenizer, prompts):
+    with pytest.raises(KitError):
+        cvkit.tokenize_prompts(tokenizer, prompts)
 
 
 def test_padding_to_another_length_changes_the_text_features(model_and_processor):
     model, processor = model_and_processor
-    prompts = cvkit.make_prompts(SEASONS)
     with torch.inference_mode():
-        short = model.get_text_features(**processor.tokenizer(prompts, padding=True, return_tensors="pt")).pooler_output
-    short = short / short.norm(dim=-1, keepdim=True)
+        short = model.get_text_features(**processor.tokenizer(SEASONS, padding=True, return_tensors="pt")).pooler_output
     assert not torch.allclose(short, cvkit.text_features(model, processor, SEASONS), atol=1e-3)
 
 
 # --------------------------------------------------------------------- features
 
 
-def test_image_features_have_one_unit_row_per_image(model_and_processor, images):
+def test_image_features_are_the_image_towers_output_one_row_per_image_in_float32_on_the_cpu(model_and_processor, images):
     model, processor = model_and_processor
     feats = cvkit.image_features(model, processor, images, "cpu", torch.float32, batch_size=2)
+    pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        direct = model.get_image_features(pixel_values=pixels).pooler_output
     assert feats.shape == (len(images), model.config.vision_config.hidden_size)
     assert feats.dtype == torch.float32 and feats.device.type == "cpu"
-    assert torch.allclose(feats.norm(dim=1), torch.ones(len(images)), atol=1e-5)
+    assert torch.allclose(feats, direct, atol=1e-5)  # raw vectors: the notebook normalises them itself
 
 
 def test_image_features_do_not_depend_on_the_batch_size(model_and_processor, images):
@@ -208,167 +253,78 @@ def test_image_features_do_not_depend_on_the_batch_size(model_and_processor, ima
     assert torch.allclose(one, many, atol=1e-5)
 
 
-def test_text_features_have_one_unit_row_per_label(model_and_processor):
-    model, processor = model_and_processor
-    feats = cvkit.text_features(model, processor, SUBJECTS, cvkit.PROMPT_TEMPLATE, "cpu")
-    assert feats.shape == (len(SUBJECTS), model.config.text_config.projection_size)
-    assert torch.allclose(feats.norm(dim=1), torch.ones(len(SUBJECTS)), atol=1e-5)
-
-
-def test_image_features_send_each_image_through_the_image_tower_once(model_and_processor, images, spies):
+def test_image_features_send_each_image_through_the_image_tower_once_in_batches(model_and_processor, images, spies):
     model, processor = model_and_processor
     image_spy, text_spy = spies
     cvkit.image_features(model, processor, images, "cpu", torch.float32, batch_size=2)
-    assert image_spy.rows == [2, 2, 1]
-    assert text_spy.rows == []
+    assert image_spy.rows == [2, 2, 1] and text_spy.rows == []
 
 
-def test_text_features_send_each_class_set_through_the_text_tower_once(model_and_processor, spies):
+@pytest.mark.parametrize("images_given, batch_size", [([], 8), (None, 0)], ids=["no images", "batch size 0"])
+def test_image_features_refuse_no_images_and_a_batch_size_below_one(model_and_processor, images, images_given, batch_size):
+    model, processor = model_and_processor
+    with pytest.raises(KitError):
+        cvkit.image_features(model, processor, images if images_given is None else images_given, "cpu", torch.float32,
+                             batch_size=batch_size)
+
+
+def test_text_features_are_the_text_towers_output_for_64_token_prompts(model_and_processor):
+    model, processor = model_and_processor
+    feats = cvkit.text_features(model, processor, SEASONS)
+    with torch.inference_mode():
+        direct = model.get_text_features(**cvkit.tokenize_prompts(processor, SEASONS)).pooler_output
+    assert feats.shape == (4, model.config.text_config.projection_size) and feats.dtype == torch.float32
+    assert torch.allclose(feats, direct, atol=1e-6)
+
+
+def test_text_features_send_all_prompts_through_the_text_tower_in_one_call(model_and_processor, spies):
     model, processor = model_and_processor
     image_spy, text_spy = spies
-    for labels in (SEASONS, SUBJECTS):
-        cvkit.text_features(model, processor, labels, cvkit.PROMPT_TEMPLATE, "cpu")
-    assert text_spy.rows == [4, 4]
-    assert image_spy.rows == []
+    cvkit.text_features(model, processor, SEASONS)
+    assert text_spy.rows == [4] and image_spy.rows == []
 
 
-def test_zero_shot_probs_reuse_stored_features_without_running_a_tower(model_and_processor, images, spies):
+# ----------------------------------------------- the notebook's scoring, checked
+
+
+def test_hand_written_scoring_equals_the_models_logits_per_image(model_and_processor, images):
     model, processor = model_and_processor
-    img = cvkit.image_features(model, processor, images, "cpu", torch.float32)
-    txt = {name: cvkit.text_features(model, processor, labels) for name, labels in (("s", SEASONS), ("t", SUBJECTS))}
-    image_spy, text_spy = spies
-    calls_before = (len(image_spy.rows), len(text_spy.rows))
-    for feats in txt.values():
-        cvkit.zero_shot_probs(model, img, feats)
-    assert (len(image_spy.rows), len(text_spy.rows)) == calls_before == (1, 2)
-
-
-def test_count_tower_calls_counts_calls_and_rows_like_a_spy(model_and_processor, images, spies):
-    model, processor = model_and_processor
-    image_spy, text_spy = spies
-    with cvkit.count_tower_calls(model) as calls:
-        cvkit.image_features(model, processor, images, "cpu", torch.float32, batch_size=3)
-        cvkit.text_features(model, processor, SEASONS)
-    assert (calls.image_calls, calls.images) == (len(image_spy.rows), sum(image_spy.rows)) == (2, len(images))
-    assert (calls.text_calls, calls.texts) == (len(text_spy.rows), sum(text_spy.rows)) == (1, 4)
-    cvkit.text_features(model, processor, SEASONS)  # after the block: no longer counted
-    assert calls.texts == 4
-
-
-# ----------------------------------------------------------------------- scores
-
-
-def test_zero_shot_probs_are_an_images_by_labels_matrix_in_0_1(model_and_processor, images):
-    model, processor = model_and_processor
-    probs = cvkit.zero_shot_probs(
-        model,
-        cvkit.image_features(model, processor, images, "cpu", torch.float32),
-        cvkit.text_features(model, processor, SUBJECTS),
-    )
-    assert probs.shape == (len(images), len(SUBJECTS))
-    assert ((probs >= 0) & (probs <= 1)).all()
-    assert probs.std() > 1e-3  # the stand-in tells labels and images apart, so the comparisons below mean something
-
-
-def test_zero_shot_probs_is_the_sigmoid_of_scaled_cosine_plus_bias():
-    model = torch.nn.Module()
-    model.logit_scale = torch.nn.Parameter(torch.tensor([np.log(10.0)], dtype=torch.float32))
-    model.logit_bias = torch.nn.Parameter(torch.tensor([-2.0]))
-    img = torch.tensor([[3.0, 4.0]])  # not unit length: the helper normalises
-    txt = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
-    expected = torch.sigmoid(torch.tensor([[10 * 0.6 - 2, 10 * 0.8 - 2]]))
-    assert torch.allclose(cvkit.zero_shot_probs(model, img, txt), expected, atol=1e-6)
-
-
-def test_hand_written_logits_equal_the_models_logits_per_image(model_and_processor, images):
-    model, processor = model_and_processor
-    inputs = processor(
-        text=cvkit.make_prompts(SEASONS), images=images, padding="max_length", max_length=64, return_tensors="pt"
-    )
+    inputs = processor(text=SEASONS, images=images, padding="max_length", max_length=64, return_tensors="pt")
     with torch.inference_mode():
         expected = model(**inputs).logits_per_image
-    by_hand = cvkit.zero_shot_logits(
-        model, cvkit.image_features(model, processor, images, "cpu", torch.float32), cvkit.text_features(model, processor, SEASONS)
-    )
+    by_hand = siglip_logits(model, cvkit.image_features(model, processor, images, "cpu", torch.float32),
+                            cvkit.text_features(model, processor, SEASONS))
     assert by_hand.shape == expected.shape == (len(images), len(SEASONS))
+    assert expected.std() > 0.05  # the stand-in tells prompts and images apart, so the comparison means something
     assert torch.allclose(by_hand, expected, atol=1e-4)
 
 
-def test_hand_written_probs_agree_with_the_pipeline(model_and_processor, images):
+def test_hand_written_probabilities_agree_with_the_pipeline(model_and_processor, images):
     from transformers import pipeline
 
     model, processor = model_and_processor
-    classifier = pipeline(
-        "zero-shot-image-classification",
-        model=model,
-        tokenizer=processor.tokenizer,
-        image_processor=processor.image_processor,
-        device="cpu",
-    )
-    probs = cvkit.zero_shot_probs(
-        model, cvkit.image_features(model, processor, images, "cpu", torch.float32), cvkit.text_features(model, processor, SUBJECTS)
-    )
+    classifier = pipeline("zero-shot-image-classification", model=model, tokenizer=processor.tokenizer,
+                          image_processor=processor.image_processor, device="cpu")
+    prompts = [SUBJECT_TEMPLATE.format(label) for label in SUBJECTS]
+    probs = siglip_logits(model, cvkit.image_features(model, processor, images, "cpu", torch.float32),
+                          cvkit.text_features(model, processor, prompts)).sigmoid()
     for i in (0, 3):
-        from_pipeline = cvkit.pipeline_probs(classifier, images[i], [label.upper() for label in SUBJECTS])
-        assert torch.allclose(from_pipeline, probs[i], atol=1e-5)
+        answer = classifier(images[i], candidate_labels=SUBJECTS, hypothesis_template=SUBJECT_TEMPLATE)
+        scores = {item["label"]: item["score"] for item in answer}
+        assert torch.allclose(torch.tensor([scores[label] for label in SUBJECTS]), probs[i], atol=1e-5)
 
 
 def test_pipeline_pads_siglip_prompts_to_64_tokens(model_and_processor, images):
     from transformers import pipeline
 
     model, processor = model_and_processor
-    classifier = pipeline(
-        "zero-shot-image-classification", model=model, tokenizer=processor.tokenizer, image_processor=processor.image_processor
-    )
+    classifier = pipeline("zero-shot-image-classification", model=model, tokenizer=processor.tokenizer,
+                          image_processor=processor.image_processor)
     prepared = classifier.preprocess(images[0], candidate_labels=SUBJECTS)
     assert prepared["text_inputs"][0]["input_ids"].shape == (len(SUBJECTS), 64)
 
 
-def test_pipeline_probs_returns_scores_in_label_order_with_the_pipelines_template():
-    seen = {}
-
-    def fake_classifier(image, candidate_labels, hypothesis_template):
-        seen.update(labels=candidate_labels, template=hypothesis_template)
-        scores = {"cat": 0.2, "dog": 0.9, "sea lion": 0.5}
-        return sorted(({"label": l, "score": scores[l]} for l in candidate_labels), key=lambda r: -r["score"])
-
-    probs = cvkit.pipeline_probs(fake_classifier, None, ["Cat", "dog", "sea  lion"], "a photo of {label}.")
-    assert seen == {"labels": ["cat", "dog", "sea lion"], "template": "a photo of {}."}
-    assert probs.tolist() == pytest.approx([0.2, 0.9, 0.5])
-    with pytest.raises(KitError):
-        cvkit.pipeline_probs(fake_classifier, None, ["cat", "Cat"])
-
-
-# ------------------------------------------------------------ reading results
-
-
-def test_ranked_puts_the_most_likely_label_first():
-    assert cvkit.ranked(torch.tensor([0.1, 0.7, 0.3]), ["a", "b", "c"]) == [
-        ("b", pytest.approx(0.7)),
-        ("c", pytest.approx(0.3)),
-        ("a", pytest.approx(0.1)),
-    ]
-
-
-def test_scorecard_gives_rank_and_probability_of_the_expected_label():
-    class_sets = {"seasons": SEASONS, "subjects": SUBJECTS}
-    probs = {
-        "seasons": torch.tensor([[0.1, 0.2, 0.3, 0.9], [0.5, 0.4, 0.3, 0.2]]),
-        "subjects": torch.tensor([[0.8, 0.1, 0.1, 0.1], [0.1, 0.2, 0.7, 0.3]]),
-    }
-    expected = [{"seasons": "winter"}, {"seasons": "autumn", "subjects": "dog"}]
-    rows = cvkit.zero_shot_scorecard(["a", "b"], expected, probs, class_sets)
-    assert [(r[0], r[1], r[3], r[5], r[6]) for r in rows] == [
-        ("a", "seasons", "winter", 1, "yes"),
-        ("b", "seasons", "spring", 3, "no"),
-        ("b", "subjects", "dog", 1, "yes"),
-    ]
-    assert rows[1][4] == pytest.approx(0.3)
-
-
-def test_scorecard_refuses_an_expected_label_outside_its_class_set():
-    with pytest.raises(KitError, match="snow"):
-        cvkit.zero_shot_scorecard(["a"], [{"seasons": "snow"}], {"seasons": torch.rand(1, 4)}, {"seasons": SEASONS})
+# ---------------------------------------------------------------------- plotting
 
 
 def test_plot_heatmap_boxes_the_diagonal_and_checks_the_labels():
@@ -384,6 +340,62 @@ def test_plot_heatmap_boxes_the_diagonal_and_checks_the_labels():
     with pytest.raises(ValueError):
         cvkit.plot_heatmap(torch.rand(3, 2), ["a", "b", "c"], ["x", "y", "z"], ax=ax)
     plt.close(fig)
+
+
+def test_plot_heatmap_with_a_center_gives_a_colour_scale_symmetric_around_it():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    cvkit.plot_heatmap(torch.tensor([[-5.0, -1.0], [-3.0, 2.0]]), ["a", "b"], ["x", "y"], ax=ax, center=0.0)
+    assert ax.images[0].get_clim() == (-5.0, 5.0)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------- notebook
+
+
+def _code_cells(path: Path = NOTEBOOK) -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+
+
+def _notebook_constant(name: str):
+    for cell in _code_cells()[1:]:  # the setup cell holds IPython syntax (!, %)
+        for node in ast.walk(ast.parse(cell)):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+                return ast.literal_eval(node.value)
+    raise AssertionError(f"the notebook assigns no {name}")
+
+
+def test_notebook_cells_assume_no_input_size_or_patch_size_of_either_model():
+    sizes = {"384", "14", "27", "729", "224", "16", "196"}
+    for cell in _code_cells()[1:]:  # the setup cell is the lead's
+        numbers = {tok.string for tok in tokenize.generate_tokens(io.StringIO(cell).readline) if tok.type == tokenize.NUMBER}
+        assert not numbers & sizes, f"a cell hard-codes {numbers & sizes}:\n{cell[:300]}"
+
+
+def test_real_weights_check_uses_the_notebooks_templates():
+    import realweights
+
+    assert realweights.LAB3_TEMPLATES == _notebook_constant("TEMPLATES")
+
+
+def test_notebook_runs_with_the_smaller_model_and_classifies_a_face_photo(tmp_path, monkeypatch):
+    from nbrun import execute_with
+
+    env = siglip.install(tmp_path, (siglip.BASE_ID,))  # the smaller model only: the notebook must not need the other
+    monkeypatch.setenv("HF_HOME", env["HF_HOME"])
+    face = ROOT / "data" / "images" / "face_astronaut_happy.png"
+    nb = execute_with(NOTEBOOK.name, {
+        'MODEL_ID = "google/siglip2-so400m-patch14-384"': 'MODEL_ID = "google/siglip2-base-patch16-224"',
+        "MY_FACES = {}": f"MY_FACES = {{'happy': {str(face)!r}, 'sad': {str(face)!r}}}",
+    })
+    printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "224 x 224 pixels in 16 x 16-pixel patches, 14 x 14 = 196 patches" in printed
+    face_cell = next(c for c in nb.cells if c.cell_type == "code" and "MY_FACES = {'happy'" in c.source)
+    assert any("text/html" in o.get("data", {}) for o in face_cell.outputs), "no table of the face photos"
 
 
 def test_importing_cvkit_does_not_import_transformers():

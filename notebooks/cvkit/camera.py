@@ -84,7 +84,7 @@ def colab_camera_frame(quality: float = 0.9, timeout_s: float = 60.0) -> Image.I
     """
     if not in_colab():
         print("colab_camera_frame: only in Google Colab (it asks the browser for its camera); "
-              "locally use cvkit.webcam_detect(model).")
+              "elsewhere use cvkit.camera_photo() or OpenCV's cv2.VideoCapture.")
         return None
     from IPython.display import Javascript, display
     from PIL import Image

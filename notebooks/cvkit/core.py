@@ -162,7 +162,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        image = Image.fromarray((array / top * 255.0).clip(0, 255).astype("uint8"), mode="L")
+        image = Image.fromarray((array / top * 255.0).clip(0, 255).astype("uint8"))
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
@@ -270,6 +270,19 @@ def _parse_expected(lab: int, cell: str) -> Any:
     return dict(item.split("=", 1) for item in items)
 
 
+def _manifest_file(images: Path, file: str) -> Path:
+    """Where a manifest's image lies: `name` in data/images, `package:path` inside that installed package."""
+    package, sep, inside = file.partition(":")
+    if not sep:
+        return images / file
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise KitError(f"{file} comes with the {package} package, which is not installed: pip install {package}")
+    return Path(next(iter(spec.submodule_search_locations))) / inside
+
+
 def sample_images(lab: int, manifest: str | Path | None = None) -> list[Sample]:
     """The lab's images from data/manifest.csv, with their expected labels and credits."""
     if lab not in (1, 2, 3):
@@ -283,7 +296,8 @@ def sample_images(lab: int, manifest: str | Path | None = None) -> list[Sample]:
                 continue
             credit = f"{row['author']} ({row['licence']})" if row.get("author") else row["licence"]
             samples.append(
-                Sample(Path(row["file"]).stem, path.parent / "images" / row["file"], _parse_expected(lab, cell), credit)
+                Sample(Path(row["file"]).stem, _manifest_file(path.parent / "images", row["file"]),
+                       _parse_expected(lab, cell), credit)
             )
     if not samples:
         raise KitError(f"{path} lists no images for lab {lab}")

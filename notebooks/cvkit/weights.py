@@ -165,11 +165,11 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
         wanted["YOLO_CONFIG_DIR"] = str(_ultralytics_config(cache))
     applied = {key: value for key, value in wanted.items() if key not in os.environ}
     os.environ.update(applied)
-    complete = all(_complete_in_cache(source, cache) for source in LAB_WEIGHTS.values())
-    if complete or why_unreachable("huggingface.co", timeout) is not None:
-        offline = {key: "1" for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE") if key not in os.environ}
-        os.environ.update(offline)
-        applied.update(offline)
+    undecided = {key: "1" for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE") if key not in os.environ}
+    if undecided and (all(_complete_in_cache(source, cache) for source in LAB_WEIGHTS.values())
+                      or why_unreachable("huggingface.co", timeout) is not None):
+        os.environ.update(undecided)
+        applied.update(undecided)
     if applied:
         print(f"Using the kit's weight cache at {cache} ({', '.join(sorted(applied))})")
     return applied

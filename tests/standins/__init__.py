@@ -5,7 +5,6 @@ The notebooks run unchanged against them; their predictions are meaningless and 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 MARKER = "STANDIN"

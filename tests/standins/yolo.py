@@ -1,24 +1,24 @@
-"""YOLO11n stand-in: the real architecture (yolo11n.yaml) with random weights, saved as `yolo11n.pt` where
-ultralytics looks for weights, so that `YOLO("yolo11n.pt")` in Lab 2 loads it without any download.
+"""YOLO11 stand-ins: the real architectures (yolo11n.yaml, yolo11s.yaml) with random weights, saved as `yolo11n.pt`
+and `yolo11s.pt` where ultralytics looks for weights, so that `YOLO("yolo11n.pt")` in Lab 2, or `YOLO("yolo11s.pt")`
+in its exercise, loads without any download.
 
-A freshly initialised YOLO11n detects nothing: its activations shrink layer after layer until the head's output is
-just its biases, the same for every image and far below any confidence threshold. A stand-in that detects nothing
-would leave the lab's tables, plots and scorecard running on empty results, so this one is adjusted:
+A freshly initialised YOLO11 detects nothing: its activations shrink layer after layer until the head's output is
+just its biases, the same for every image and far below any confidence threshold. Only the last layers of the
+detection head are set by hand, so that each image gives boxes the way a trained model's would reach the kit's code:
 
-1. the BatchNorm statistics are re-estimated on the two photographs shipped inside ultralytics, so features keep
-   unit scale to the end of the network and the head's output depends on the image;
-2. the classification head is switched off for every class but person, car, bus, horse and cow, and on every
-   level but the coarsest (stride 32, 20x20 cells at 640 px: few, large boxes instead of thousands);
-3. the remaining class scores are scaled to unit spread with biases around the 0.25 threshold, so which class
-   wins where, and how confident it is, depends on the image;
-4. the box regression ignores the image and gives every cell the largest box it can (15 cells each side):
-   clipped to the picture, these boxes overlap so much that non-maximum suppression keeps only a few per class.
-   (Any image-dependent box or threshold gets out of hand: the spread of a random network's outputs varies
-   forty-fold between photographs.)
+1. every BatchNorm's statistics are re-estimated on the two photographs shipped inside ultralytics, so features keep
+   unit scale to the end of the network and the head's input depends on the image;
+2. classes: on each of the three levels (strides 8, 16, 32) the class branch takes a local contrast of its input
+   (3x3, per channel), projects it on random directions, turns each projection into a soft step (its sign), and
+   gives a class a high score only where all of its own few projections are positive (a soft AND, clamped). A
+   sign does not depend on how strong an image's features are, so every photograph gets a similar, small share of
+   positions above the threshold: a few tens of boxes, of the classes in ACTIVE_CLASSES, with confidences spread
+   over (0.25, 0.95); a flat grey frame gets none. Every other class scores about 0;
+3. boxes: each side's distance is a soft step of another projection, placed on the DFL bins (so a box is 2 to 5
+   grid cells from its position on each side: about 30-80 px wide on stride 8, 60-160 on 16 and 130-320 on 32).
 
-The result returns some tens of large boxes per photograph, of up to five classes, with confidences spread over
-(0.25, 1): meaningless predictions, but enough to exercise every code path. A file named STANDIN lies next to the
-weights.
+The predictions are meaningless, but they reach every path the lab takes (tables, NMS, the threshold curve, the
+scorecard, all three grids). A file named STANDIN lies next to the weights.
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from pathlib import Path
 
 from . import MARKER
 
-WEIGHTS_NAME = "yolo11n.pt"
-ACTIVE_CLASSES = {"person": 0.8, "car": 0.4, "bus": -0.2, "horse": -0.4, "cow": 0.0}  # logit offsets
-CLASS_SPREAD = 1.0  # standard deviation of the active class logits on the calibration photos
-BOX_BIN, BOX_PEAK = 15, 8.0  # every box side 15 x 32 px from its cell centre
+ARCHITECTURES = {"yolo11n.pt": "yolo11n.yaml", "yolo11s.pt": "yolo11s.yaml"}
+WEIGHTS_NAME = "yolo11n.pt"  # the lab's model; yolo11s.pt is its exercise's
+ACTIVE_CLASSES = {"person": 0.0, "car": -0.3, "bus": -0.6, "horse": -0.3, "cow": -0.6, "dog": -0.3}  # logit offsets
+SIGNS_PER_LEVEL = (14, 11, 8)  # projections a class needs positive, on strides 8, 16 and 32 (more cells, more signs)
+SIGN_GAIN = 3.0  # sharpness of each soft step, in standard deviations of its projection
+BOX_NEAR, BOX_RANGE = 2.0, 3.0  # each side of a box lies BOX_NEAR to BOX_NEAR + BOX_RANGE grid cells away
 SEED = 0
 
 
@@ -105,8 +107,102 @@ def _calibration_batch():
     return torch.stack(batch)
 
 
-def build_model():
-    """The stand-in as an ultralytics YOLO object (real yolo11n architecture, adjusted random weights)."""
+def _calibrate(norms, run) -> None:
+    """Set the BatchNorms' statistics to those of one call of `run` (cumulative average over its batch)."""
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    run()
+    for bn in norms:
+        bn.eval()
+
+
+def _soft_steps(conv, n_pairs: int, weights, features, bias_on: float = 1.0) -> None:
+    """Make output channels 2i and 2i+1 of an ultralytics Conv (conv, BN, SiLU) SiLU(g z_i + bias_on) and SiLU(g z_i),
+    where z_i is projection `weights[i]` of its input standardised on `features`: their difference is a soft step
+    from 0 to 1 at z_i = 0, whatever the scale of the input. Other channels are switched off (about 0)."""
+    conv.conv.weight.zero_()
+    conv.conv.weight[0 : 2 * n_pairs : 2] = weights
+    conv.conv.weight[1 : 2 * n_pairs : 2] = weights
+    _calibrate([conv.bn], lambda: conv(features))
+    conv.bn.weight.fill_(0.0)
+    conv.bn.bias.fill_(-20.0)
+    conv.bn.weight[: 2 * n_pairs] = SIGN_GAIN
+    conv.bn.bias[0 : 2 * n_pairs : 2] = bias_on
+    conv.bn.bias[1 : 2 * n_pairs : 2] = 0.0
+
+
+def _set_identity_norm(bn, weight: float = 1.0, bias: float = 0.0) -> None:
+    bn.running_mean.zero_()
+    bn.running_var.fill_(1.0 - bn.eps)
+    bn.weight.fill_(weight)
+    bn.bias.fill_(bias)
+
+
+def _set_class_branch(branch, x, classes: dict[int, float], signs: int, generator) -> None:
+    """One level's class branch (DWConv, Conv, DWConv, Conv, Conv2d): local contrast, soft signs, a soft AND per class."""
+    import torch
+
+    (dw1, pw1), (dw2, pw2), last = branch
+    c_in, width = dw1.conv.in_channels, pw1.conv.out_channels
+    # Local contrast of each input channel (centre minus the 3x3 mean), standardised, then shifted into SiLU's
+    # nearly linear range (+4): the projections below sum to zero over channels, so the shift cancels.
+    kernel = torch.full((3, 3), -1 / 9)
+    kernel[1, 1] += 1
+    dw1.conv.weight.copy_(kernel.expand(c_in, 1, 3, 3))
+    _calibrate([dw1.bn], lambda: dw1(x))
+    dw1.bn.running_mean.zero_()
+    dw1.bn.weight.fill_(1.0)
+    dw1.bn.bias.fill_(4.0)
+    pairs = width // 2
+    directions = torch.randn(pairs, c_in, generator=generator)
+    directions -= directions.mean(1, keepdim=True)
+    _soft_steps(pw1, pairs, directions[:, :, None, None], dw1(x))
+    # Pass the steps on unchanged (+4 keeps SiLU nearly linear; the differences below cancel it).
+    dw2.conv.weight.zero_()
+    dw2.conv.weight[:, 0, 1, 1] = 1.0
+    _set_identity_norm(dw2.bn, bias=4.0)
+    # Per class, two channels from the sum of its `signs` steps s: SiLU(4 (s - signs + 0.5)) and the same minus 2;
+    # their difference rises from 0 (fewer than all positive) to 2 (all positive), and the last layer scales it.
+    pw2.conv.weight.zero_()
+    _set_identity_norm(pw2.bn, bias=-20.0)
+    last.weight.zero_()
+    last.bias.fill_(-30.0)
+    for n, (cls, offset) in enumerate(classes.items()):
+        chosen = torch.randperm(pairs, generator=generator)[:signs]
+        for channel, lower in ((2 * n, 0.0), (2 * n + 1, 2.0)):
+            pw2.conv.weight[channel, 2 * chosen, 0, 0] = 1.0
+            pw2.conv.weight[channel, 2 * chosen + 1, 0, 0] = -1.0
+            pw2.bn.weight[channel] = 4.0
+            pw2.bn.bias[channel] = -4.0 * (signs - 0.5) - lower
+        last.weight[cls, 2 * n, 0, 0] = 3.0
+        last.weight[cls, 2 * n + 1, 0, 0] = -3.0
+        last.bias[cls] = -3.5 + offset  # logit -3.5 (conf 0.03) to +2.5 (0.92), plus the class's offset
+
+
+def _set_box_branch(branch, x, reg_max: int, generator) -> None:
+    """One level's box branch (Conv, Conv, Conv2d): each side's DFL distribution peaks BOX_NEAR to BOX_NEAR + BOX_RANGE
+    bins away, moved by a soft step of its own projection."""
+    import torch
+
+    first, second, last = branch
+    hidden = first(x)
+    directions = torch.randn(4, second.conv.in_channels, 3, 3, generator=generator)
+    _soft_steps(second, 4, directions, hidden)
+    bins = torch.arange(reg_max, dtype=torch.float)
+    spread = 1.5  # width of each side's distribution, in bins
+    slope = (bins - BOX_NEAR) / spread**2  # log-density of a normal distribution, moved by BOX_RANGE * step
+    last.weight.zero_()
+    for side in range(4):
+        rows = slice(side * reg_max, (side + 1) * reg_max)
+        last.weight[rows, 2 * side, 0, 0] = slope * BOX_RANGE
+        last.weight[rows, 2 * side + 1, 0, 0] = -slope * BOX_RANGE
+        last.bias[rows] = -((bins - BOX_NEAR) ** 2) / (2 * spread**2)
+
+
+def build_model(architecture: str = "yolo11n.yaml"):
+    """A stand-in as an ultralytics YOLO object (the real architecture, random weights, its head set by hand)."""
     import torch
     from torch import nn
     from ultralytics import YOLO
@@ -114,52 +210,29 @@ def build_model():
 
     with torch.random.fork_rng():
         torch.manual_seed(SEED)
-        yolo = YOLO("yolo11n.yaml", verbose=False)
+        yolo = YOLO(architecture, verbose=False)
     net = yolo.model
     names = YAML.load(ROOT / "cfg" / "datasets" / "coco.yaml")["names"]
     net.names = {int(k): v for k, v in names.items()}
     head = net.model[-1]
     batch = _calibration_batch()
+    generator = torch.Generator().manual_seed(SEED)
+    classes = {i: ACTIVE_CLASSES[name] for i, name in net.names.items() if name in ACTIVE_CLASSES}
 
     with torch.no_grad():
-        # 1. BatchNorm statistics from real photographs (cumulative average over the batch).
-        norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
         net.eval()
-        for bn in norms:
-            bn.reset_running_stats()
-            bn.momentum = None
-            bn.train()
-        net(batch)
-        for bn in norms:
-            bn.eval()
-
-        # 2.-4. The head: the coarsest level only, a few classes scaled around the threshold, fixed large boxes.
-        _, raw = net(batch)
-        h, w = raw["feats"][-1].shape[2:]
-        coarse = slice(-h * w, None)  # the anchors of the last level (stride 32) come last
-        active = [i for i, n in net.names.items() if n in ACTIVE_CLASSES]
-        cls_conv, box_conv = head.cv3[-1][-1], head.cv2[-1][-1]
-        cls_raw = raw["scores"][:, active, coarse] - cls_conv.bias[active, None]
-        for level in range(head.nl):
-            head.cv3[level][-1].bias.fill_(-30.0)
-            if level != head.nl - 1:
-                head.cv3[level][-1].weight.zero_()
-                head.cv2[level][-1].weight.zero_()
-        off = torch.ones(head.nc, dtype=torch.bool)
-        off[active] = False
-        cls_conv.weight[off] = 0
-        scale = CLASS_SPREAD / cls_raw.std()
-        cls_conv.weight[active] *= scale
-        for i in active:
-            cls_conv.bias[i] = ACTIVE_CLASSES[net.names[i]] - 1.1 - cls_raw.mean() * scale  # logit(0.25) = -1.1
-        box_conv.weight.zero_()
-        box_conv.bias.fill_(0.0)
-        box_conv.bias.view(4, head.reg_max)[:, BOX_BIN] = BOX_PEAK
+        inputs = []  # the head's input on each level, kept from the same pass (batch statistics = the new running ones)
+        hook = head.register_forward_pre_hook(lambda module, args: inputs.extend(args[0]))
+        _calibrate([m for m in net.modules() if isinstance(m, nn.BatchNorm2d)], lambda: net(batch))
+        hook.remove()
+        for level, x in enumerate(inputs):
+            _set_class_branch(head.cv3[level], x, classes, SIGNS_PER_LEVEL[level], generator)
+            _set_box_branch(head.cv2[level], x, head.reg_max, generator)
     return yolo
 
 
 def install(root: Path) -> dict[str, str]:
-    """Write the stand-in under <root>/ultralytics; return {"YOLO_CONFIG_DIR": ..., "YOLO_OFFLINE": "1"}.
+    """Write the stand-ins under <root>/ultralytics; return {"YOLO_CONFIG_DIR": ..., "YOLO_OFFLINE": "1"}.
 
     The layout is the kit cache's (cvkit.kit_cache_env): Ultralytics/settings.json with the fonts, and weights/.
     """
@@ -171,12 +244,11 @@ def install(root: Path) -> dict[str, str]:
         import ultralytics  # noqa: F401
 
         weights_dir = _write_settings(root)
-        model = build_model()
-    weights = weights_dir / WEIGHTS_NAME
-    model.save(weights)
+        for weights, architecture in ARCHITECTURES.items():
+            build_model(architecture).save(weights_dir / weights)
     (weights_dir / MARKER).write_text(
-        f"{WEIGHTS_NAME} is a stand-in written by the tests: the yolo11n architecture with random weights "
-        "(see tests/standins/yolo.py). Its detections are meaningless.\n"
+        f"{', '.join(ARCHITECTURES)} are stand-ins written by the tests: the real architectures with random weights "
+        "(see tests/standins/yolo.py). Their detections are meaningless.\n"
     )
     settings = json.loads((root / "Ultralytics" / "settings.json").read_text())
     assert Path(settings["weights_dir"]) == weights_dir
