@@ -12,20 +12,20 @@ import sys
 from pathlib import Path
 
 import cvkit
-from cvkit.weights import LAB_WEIGHTS, weights_in_cache
+from cvkit.weights import LAB_WEIGHTS, MORE_WEIGHTS, weights_in_cache
 from standins import MARKER
 
 STANDIN_VARS = ("TORCH_HOME", "HF_HOME", "YOLO_CONFIG_DIR", "CVKIT_STANDINS_ROOT")
 
 
 def real_weights_or_reason(lab: int, cache: Path) -> str | None:
-    """None if `cache` holds the real weights of the lab, else why the tier cannot run it."""
-    source = LAB_WEIGHTS[lab]
-    path = weights_in_cache(source, cache)
-    if not path.exists():
-        return f"no real {source} in {cache}: run `make weights` on a connected machine, or copy its cache there"
-    if any(path.rglob(MARKER)) if path.is_dir() else (path.parent / MARKER).exists():
-        return f"{path} is a stand-in with random weights, not the real {source}: refused"
+    """None if `cache` holds the real weights of the lab (its model and those it is compared with), else why not."""
+    for source in (LAB_WEIGHTS[lab], *MORE_WEIGHTS[lab]):
+        path = weights_in_cache(source, cache)
+        if not path.exists():
+            return f"no real {source} in {cache}: run `make weights` on a connected machine, or copy its cache there"
+        if any(path.rglob(MARKER)) if path.is_dir() else (path.parent / MARKER).exists():
+            return f"{path} is a stand-in with random weights, not the real {source}: refused"
     return None
 
 
