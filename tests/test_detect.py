@@ -198,6 +198,123 @@ def test_timed_runs_refuses_no_inputs():
         cvkit.timed_runs(lambda x: x, [], "cpu")
 
 
+# ------------------------------------------------------------------ the exercises' checks
+
+
+def printed_line(capsys) -> str:
+    """The one line a check printed."""
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, out
+    return out.strip()
+
+
+IOU_A = torch.tensor([[0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 2.0, 2.0]])
+IOU_B = torch.tensor([[2.0, 0.0, 6.0, 4.0], [2.0, 6.0, 6.0, 8.0], [0.0, 0.0, 4.0, 4.0]])
+IOU_RIGHT = [[1 / 3, 0.0, 1.0], [0.0, 0.0, 0.25]]  # worked out by hand
+
+
+def test_check_iou_matrix_says_correct_for_the_right_matrix_as_tensor_or_array(capsys):
+    cvkit.check_iou_matrix(torch.tensor(IOU_RIGHT), IOU_A, IOU_B)
+    assert printed_line(capsys) == "Exercise 1: correct"
+    cvkit.check_iou_matrix(np.array(IOU_RIGHT), IOU_A.numpy(), IOU_B.numpy(), exercise=7)
+    assert printed_line(capsys) == "Exercise 7: correct"
+
+
+def test_check_iou_matrix_says_not_yet_for_none(capsys):
+    cvkit.check_iou_matrix(None, IOU_A, IOU_B)
+    assert printed_line(capsys).startswith("Exercise 1: not yet - my_ious is still None")
+
+
+def test_check_iou_matrix_says_not_yet_for_something_that_is_not_numbers(capsys):
+    cvkit.check_iou_matrix("a matrix", IOU_A, IOU_B)
+    assert "should be a tensor" in printed_line(capsys)
+
+
+def test_check_iou_matrix_names_the_expected_shape_for_a_transposed_matrix(capsys):
+    cvkit.check_iou_matrix(torch.tensor(IOU_RIGHT).T, IOU_A, IOU_B)
+    assert "has shape (3, 2), it should be (2, 3)" in printed_line(capsys)
+
+
+def test_check_iou_matrix_spots_a_missing_clamp(capsys):
+    unclamped = torch.tensor(IOU_RIGHT)
+    unclamped[0, 1] = -4 / 28  # overlap width 2, height -2 unclamped: "intersection" -4, "union" 16 + 8 + 4
+    cvkit.check_iou_matrix(unclamped, IOU_A, IOU_B)
+    assert "negative" in printed_line(capsys)
+
+
+def test_check_iou_matrix_spots_a_union_that_counts_the_intersection_twice(capsys):
+    area_a, area_b = torch.tensor([16.0, 4.0]), torch.tensor([16.0, 8.0, 16.0])
+    intersection = torch.tensor([[8.0, 0.0, 16.0], [0.0, 0.0, 4.0]])
+    cvkit.check_iou_matrix(intersection / (area_a[:, None] + area_b[None, :]), IOU_A, IOU_B)
+    assert "sum of the two areas" in printed_line(capsys)
+
+
+def test_check_iou_matrix_says_how_many_are_off_without_showing_the_values(capsys):
+    wrong = torch.tensor(IOU_RIGHT)
+    wrong[0, 0] = 0.5
+    cvkit.check_iou_matrix(wrong, IOU_A, IOU_B)
+    line = printed_line(capsys)
+    assert line.startswith("Exercise 1: not yet - 1 of 6 IoUs are off") and "0.33" not in line and "0.25" not in line
+
+
+def people_result(person_scores, other_scores=(0.9,), names=None):
+    """What the check reads from an ultralytics Results: names, boxes.conf and boxes.cls."""
+    names = names or {0: "person", 5: "bus"}
+    conf = torch.tensor([*person_scores, *other_scores])
+    cls = torch.tensor([0.0] * len(person_scores) + [5.0] * len(other_scores))
+    return SimpleNamespace(names=names, boxes=SimpleNamespace(conf=conf, cls=cls))
+
+
+PEOPLE = people_result([0.91, 0.85, 0.6, 0.42, 0.2, 0.07])  # exactly 4 above any threshold in [0.2, 0.42)
+
+
+def test_check_people_threshold_says_correct_when_the_count_is_right(capsys):
+    for threshold in (0.2, 0.3, 0.41):  # 0.2: only scores strictly above it count, as in ultralytics
+        cvkit.check_people_threshold(threshold, PEOPLE, 4, lowest=0.05)
+        assert printed_line(capsys) == "Exercise 2: correct"
+
+
+def test_check_people_threshold_says_which_way_to_move_a_wrong_threshold(capsys):
+    cvkit.check_people_threshold(0.1, PEOPLE, 4, lowest=0.05)
+    assert printed_line(capsys) == "Exercise 2: not yet - at conf=0.1 the model keeps 5 people, not 4: raise the threshold"
+    cvkit.check_people_threshold(0.42, PEOPLE, 4, lowest=0.05)
+    assert printed_line(capsys).endswith("keeps 3 people, not 4: lower the threshold")
+
+
+def test_check_people_threshold_says_not_yet_for_none_and_for_what_is_not_a_number(capsys):
+    cvkit.check_people_threshold(None, PEOPLE, 4, lowest=0.05)
+    assert printed_line(capsys).startswith("Exercise 2: not yet - my_conf is still None")
+    for bad in ("0.3", True, float("nan")):
+        cvkit.check_people_threshold(bad, PEOPLE, 4, lowest=0.05)
+        assert "should be a number between 0 and 1" in printed_line(capsys)
+
+
+def test_check_people_threshold_refuses_a_threshold_below_the_lowest_run(capsys):
+    cvkit.check_people_threshold(0.01, PEOPLE, 4, lowest=0.05)
+    assert "choose a threshold from 0.05" in printed_line(capsys)
+
+
+@pytest.mark.parametrize("scores", [[0.9, 0.8, 0.7], [0.9, 0.8, 0.6, 0.5, 0.5]], ids=["too few people", "a tie"])
+def test_check_people_threshold_says_when_no_threshold_works_for_this_model(capsys, scores):
+    cvkit.check_people_threshold(0.3, people_result(scores), 4, lowest=0.05)
+    assert "no threshold of at least 0.05 gives exactly 4 people" in printed_line(capsys)
+
+
+def test_check_people_threshold_says_when_the_model_has_no_person_class(capsys):
+    cvkit.check_people_threshold(0.3, people_result([], names={0: "cat"}), 4, lowest=0.05)
+    assert "no class 'person'" in printed_line(capsys)
+
+
+def test_check_people_threshold_reads_a_real_results_object(models, lab_images, capsys):
+    low = models["yolo11n.pt"].predict(lab_images["bus"], conf=0.05, iou=0.7, verbose=False)[0]
+    people = sorted(low.boxes.conf[low.boxes.cls == 0].tolist(), reverse=True)
+    assert len(people) > 4 and people[3] > people[4]  # the stand-in leaves a threshold to find
+    cvkit.check_people_threshold((people[3] + people[4]) / 2, low, 4, lowest=0.05)
+    assert printed_line(capsys) == "Exercise 2: correct"
+    cvkit.check_people_threshold(people[3], low, 4, lowest=0.05)  # boxes count only strictly above the threshold
+    assert printed_line(capsys).endswith("keeps 3 people, not 4: lower the threshold")
+
+
 # ------------------------------------------------------------------ stand-ins
 
 
@@ -476,11 +593,19 @@ def test_live_cell_without_a_display_opens_neither_camera_nor_window(desktop, mo
 # ------------------------------------------------------------------ the model swap
 
 
-def test_notebook_runs_with_the_larger_model_swapped_in():
+def test_notebook_runs_with_the_larger_model_swapped_in_and_every_check_says_correct():
     nb = execute_with(NOTEBOOK.name, {
         '"yolo11n.pt"': '"yolo11s.pt"',
         "samples = cvkit.sample_images(2)": "samples = cvkit.sample_images(2)[:2]",  # bus and one more: lean
     })
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "yolo11s.pt: task 'detect', 80 classes" in printed
-    assert "bus: 8400 positions" in printed
+
+    def printed(cell) -> str:
+        return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    everything = "".join(printed(c) for c in code)
+    assert "yolo11s.pt: task 'detect', 80 classes" in everything
+    assert "bus: 8400 positions" in everything
+    checks = [c for c in code if "check" in c.metadata.get("tags", [])]
+    assert len(checks) == 2
+    assert all(re.fullmatch(r"Exercise \w+: correct\n", printed(c)) for c in checks), [printed(c) for c in checks]

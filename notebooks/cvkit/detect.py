@@ -137,9 +137,9 @@ def _iou_problem(answer: Any, boxes_a: Any, boxes_b: Any) -> str | None:
             "two top-left corners to the smaller of the two bottom-right corners")
 
 
-def check_iou_matrix(answer: Any, boxes_a: Any, boxes_b: Any, exercise: int | str = 1) -> bool:
-    """Say whether `answer` is the (N, M) matrix of IoUs of boxes_a (N x 4) with boxes_b (M x 4), all (x1, y1, x2, y2)."""
-    return report_check(exercise, _iou_problem(answer, boxes_a, boxes_b))
+def check_iou_matrix(answer: Any, boxes_a: Any, boxes_b: Any, exercise: int | str = 1) -> None:
+    """Print whether `answer` is the (N, M) matrix of IoUs of boxes_a (N x 4) with boxes_b (M x 4), all (x1, y1, x2, y2)."""
+    report_check(exercise, _iou_problem(answer, boxes_a, boxes_b))
 
 
 def _people_problem(threshold: Any, result: Any, expected: int, lowest: float) -> str | None:
@@ -160,14 +160,15 @@ def _people_problem(threshold: Any, result: Any, expected: int, lowest: float) -
                 "past it): nothing to find here, try a larger model (WEIGHTS)")
     if not lowest <= threshold < 1:
         return f"choose a threshold from {lowest:g} (the lowest the lab ran at) up to 1"
-    counted = sum(score > threshold for score in scores)
+    conf = result.boxes.conf[result.boxes.cls == person[0]].detach().cpu()
+    counted = int((conf > threshold).sum())  # as ultralytics compares: in the scores' own precision, strictly above
     if counted == expected:
         return None
     direction = "raise" if counted > expected else "lower"
     return f"at conf={threshold:g} the model keeps {counted} people, not {expected}: {direction} the threshold"
 
 
-def check_people_threshold(threshold: Any, result: Any, expected: int, lowest: float, exercise: int | str = 2) -> bool:
-    """Say whether keeping the boxes of `result` (one image, run at conf=`lowest`) above `threshold` leaves exactly
+def check_people_threshold(threshold: Any, result: Any, expected: int, lowest: float, exercise: int | str = 2) -> None:
+    """Print whether keeping the boxes of `result` (one image, run at conf=`lowest`) above `threshold` leaves exactly
     `expected` people."""
-    return report_check(exercise, _people_problem(threshold, result, expected, lowest))
+    report_check(exercise, _people_problem(threshold, result, expected, lowest))
