@@ -27,8 +27,8 @@ def copy_to_kit_cache(cache: Path, labs=(1, 2, 3), keep_marker: bool = True) -> 
     import shutil
 
     root = Path(os.environ["CVKIT_STANDINS_ROOT"])
-    for lab in labs:
-        folder = {1: "torch", 2: "ultralytics", 3: "huggingface"}[lab]
+    folders = {1: ["torch"], 2: ["ultralytics", "torch"], 3: ["huggingface"]}  # lab 2 compares with Faster R-CNN
+    for folder in dict.fromkeys(folder for lab in labs for folder in folders[lab]):
         shutil.copytree(root / folder, cache / folder, symlinks=True)
     if not keep_marker:
         for marker in cache.rglob(MARKER):
