@@ -80,27 +80,35 @@ def check_lab3() -> list[str]:
     import torch
     from transformers import AutoModel, AutoProcessor
 
-    model_id = "google/siglip2-so400m-patch14-384"
-    model, processor = AutoModel.from_pretrained(model_id).eval(), AutoProcessor.from_pretrained(model_id)
     samples = cvkit.sample_images(3)
     class_sets = cvkit.read_class_sets()
-    images = cvkit.image_features(model, processor, [cvkit.load_image(s.path) for s in samples], "cpu", torch.float32)
-    images = images / images.norm(dim=-1, keepdim=True)
-    scale, bias = model.logit_scale.detach().exp(), model.logit_bias.detach()
-    rows = []
-    for name, labels in class_sets.items():
-        texts = cvkit.text_features(model, processor, [LAB3_TEMPLATES[name].format(label.lower()) for label in labels])
-        logits = scale * images @ (texts / texts.norm(dim=-1, keepdim=True)).T + bias  # as in the notebook
-        for i, sample in enumerate(samples):
-            if name in sample.expected:
-                expected = sample.expected[name]
-                rows.append({"image": sample.name, "class set": name, "expected": expected,
-                             "top label": labels[int(logits[i].argmax())],
-                             "p(expected)": round(torch.sigmoid(logits[i, labels.index(expected)]).item(), 4)})
-    table = pd.DataFrame(rows)
+    photos = [cvkit.load_image(s.path) for s in samples]
+    tables = []
+    # SigLIP 2 (sigmoid of e^t * cosine + b) and CLIP (softmax of e^t * cosine), scored as the notebook does
+    for model_id, to_probs in (("google/siglip2-so400m-patch14-384", torch.sigmoid),
+                               ("openai/clip-vit-base-patch32", lambda row: row.softmax(dim=-1))):
+        model, processor = AutoModel.from_pretrained(model_id).eval(), AutoProcessor.from_pretrained(model_id)
+        images = cvkit.image_features(model, processor, photos, "cpu", torch.float32)
+        images = images / images.norm(dim=-1, keepdim=True)
+        scale = model.logit_scale.detach().exp()
+        bias = model.logit_bias.detach() if hasattr(model, "logit_bias") else 0.0
+        rows = []
+        for name, labels in class_sets.items():
+            texts = cvkit.text_features(model, processor,
+                                        [LAB3_TEMPLATES[name].format(label.lower()) for label in labels])
+            logits = scale * images @ (texts / texts.norm(dim=-1, keepdim=True)).T + bias  # as in the notebook
+            for i, sample in enumerate(samples):
+                if name in sample.expected:
+                    expected = sample.expected[name]
+                    rows.append({"model": model_id, "image": sample.name, "class set": name, "expected": expected,
+                                 "top label": labels[int(logits[i].argmax())],
+                                 "p(expected)": round(to_probs(logits[i])[labels.index(expected)].item(), 4)})
+        tables.append(pd.DataFrame(rows))
+    table = pd.concat(tables, ignore_index=True)
     print(table.to_string(index=False))
     misses = table[table["top label"] != table["expected"]]
-    return [f"{r['image']}: {r['class set']} expected {r['expected']}, got {r['top label']}" for _, r in misses.iterrows()]
+    return [f"{r['model']}: {r['image']}: {r['class set']} expected {r['expected']}, got {r['top label']}"
+            for _, r in misses.iterrows()]
 
 
 if __name__ == "__main__":

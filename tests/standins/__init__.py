@@ -12,10 +12,10 @@ MARKER = "STANDIN"
 
 def install_all(root: Path) -> dict[str, str]:
     """Write every lab's stand-in under `root`; return the environment variables that point the libraries there."""
-    from . import resnet, siglip, yolo
+    from . import clip, resnet, siglip, yolo
 
     env: dict[str, str] = {}
-    for module in (resnet, yolo, siglip):
+    for module in (resnet, yolo, siglip, clip):
         env.update(module.install(Path(root)))
     return env
 
