@@ -612,7 +612,7 @@ def test_real_weights_check_uses_the_notebooks_templates():
     assert realweights.LAB3_TEMPLATES == _notebook_constant("TEMPLATES")
 
 
-def test_notebook_runs_with_the_smaller_model_and_classifies_a_face_photo(tmp_path, monkeypatch):
+def test_notebook_runs_with_the_smaller_model_classifies_a_face_photo_and_every_check_says_correct(tmp_path, monkeypatch):
     from nbrun import execute_with
 
     env = siglip.install(tmp_path, (siglip.BASE_ID,))  # the smaller model only: the notebook must not need the other
@@ -627,6 +627,11 @@ def test_notebook_runs_with_the_smaller_model_and_classifies_a_face_photo(tmp_pa
     assert "224 x 224 pixels in 16 x 16-pixel patches, 14 x 14 = 196 patches" in printed
     face_cell = next(c for c in nb.cells if c.cell_type == "code" and "MY_FACES = {'happy'" in c.source)
     assert any("text/html" in o.get("data", {}) for o in face_cell.outputs), "no table of the face photos"
+    checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
+    assert len(checks) >= 2
+    for cell in checks:
+        said = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+        assert re.fullmatch(r"Exercise \w+: correct\n", said), (cell.source, said)
 
 
 def test_importing_cvkit_does_not_import_transformers():
