@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: help setup run test lab weights bench colab clean
+.PHONY: help setup run test lab weights bench colab student clean
 
 help:
 	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
@@ -14,6 +14,7 @@ help:
 	@echo "make weights [CACHE=dir] [WITH_BASE=1]   fetch every lab's real weights once into .cache/ (then no network)"
 	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
 	@echo "make colab [REPO=owner/name]  stamp the GitHub repository (default: the origin remote) into badges and setup cells"
+	@echo "make student [REPO=owner/name] [BRANCH=name]  write the student edition (no solutions, answers or outputs) to build/student/"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +53,9 @@ weights: setup
 
 colab:
 	python3 scripts/stamp_colab.py $(REPO)
+
+student: setup
+	$(BIN)/python scripts/make_student.py $(if $(REPO),--repo $(REPO)) $(if $(BRANCH),--branch $(BRANCH))
 
 clean:
 	rm -rf build runs notebooks/runs

@@ -49,8 +49,8 @@ def _run_setup_cell(path: Path, monkeypatch, platform: str | None, repo: str = "
     return calls
 
 
-def test_there_are_three_labs():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03"]
+def test_there_are_three_labs_and_the_closing_notebook():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
