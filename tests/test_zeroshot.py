@@ -612,6 +612,12 @@ def test_real_weights_check_uses_the_notebooks_templates():
     assert realweights.LAB3_TEMPLATES == _notebook_constant("TEMPLATES")
 
 
+def test_real_weights_check_asks_for_the_raccoon_among_the_notebooks_new_labels():
+    import realweights
+
+    assert realweights.LAB3_NEW_LABELS == _notebook_constant("NEW_LABELS")
+
+
 def test_notebook_runs_with_the_smaller_model_classifies_a_face_photo_and_every_check_says_correct(tmp_path, monkeypatch):
     from nbrun import execute_with
 
