@@ -56,8 +56,11 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def fetch(source: str, cache: Path) -> str | None:
-    """Make sure `cache` holds a complete copy of `source`; return why not, or None."""
+def fetch(source: str, cache: Path, unreachable: dict[str, str | None]) -> str | None:
+    """Make sure `cache` holds a complete copy of `source`; return why not, or None.
+
+    `unreachable` remembers, per host, why it could not be reached (None: it could), so each host is probed once.
+    """
     path = weights_in_cache(source, cache)
     problem = cache_problem(source, cache)
     if problem is None:
@@ -67,7 +70,9 @@ def fetch(source: str, cache: Path) -> str | None:
         print(f"{source}: removing the damaged copy at {path} ({problem})")
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     host = weights_host(source)
-    reason = why_unreachable(host, timeout=5)
+    if host not in unreachable:
+        unreachable[host] = why_unreachable(host, timeout=5)
+    reason = unreachable[host]
     if reason is not None:
         return f"{source}: cannot reach {host} ({reason})"
     print(f"{source}: downloading from {host}")
@@ -91,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sources = [*cvkit.LAB_WEIGHTS.values(), *(s for more in cvkit.MORE_WEIGHTS.values() for s in more),
                *([SIGLIP_BASE_ID] if args.with_base else [])]
-    problems = [problem for source in sources if (problem := fetch(source, cache)) is not None]
+    unreachable: dict[str, str | None] = {}
+    problems = [problem for source in sources if (problem := fetch(source, cache, unreachable)) is not None]
 
     print(f"\nCache: {cache}")
     for name in ("torch", "ultralytics", "huggingface"):

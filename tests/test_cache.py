@@ -115,7 +115,10 @@ def test_fetch_weights_offline_names_each_missing_model_and_its_host(tmp_path, o
     result = _fetch(tmp_path / "cache")
     assert result.returncode == 1
     for source, host in [("ResNet18_Weights.IMAGENET1K_V1", "download.pytorch.org"), ("yolo11n.pt", "github.com"),
-                         ("google/siglip2-so400m-patch14-384", "huggingface.co")]:
+                         ("google/siglip2-so400m-patch14-384", "huggingface.co"),
+                         ("ResNet50_Weights.IMAGENET1K_V2", "download.pytorch.org"), ("yolo11s.pt", "github.com"),
+                         ("FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1", "download.pytorch.org"),
+                         ("openai/clip-vit-base-patch32", "huggingface.co")]:
         assert f"{source}: cannot reach {host}" in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == []
@@ -127,7 +130,9 @@ def test_fetch_weights_downloads_nothing_already_complete(tmp_path, offline_atte
     result = _fetch(cache)
     assert "yolo11n.pt: already in the cache" in result.stdout
     assert "google/siglip2-so400m-patch14-384: already in the cache" in result.stdout
-    assert [a.split(": ", 1)[1] for a in offline_attempts()] == ["name lookup of download.pytorch.org"]
+    assert "yolo11s.pt: already in the cache" in result.stdout
+    assert "openai/clip-vit-base-patch32: already in the cache" in result.stdout
+    assert [a.split(": ", 1)[1] for a in offline_attempts()] == ["name lookup of download.pytorch.org"]  # ResNets
 
 
 def test_fetch_weights_replaces_a_resnet_file_whose_checksum_does_not_match(tmp_path, offline_attempts):

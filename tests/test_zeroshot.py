@@ -1,4 +1,5 @@
-"""Lab 3: the SigLIP 2 stand-ins, cvkit.zeroshot's plumbing, the notebook's scoring and its run with the smaller model.
+"""Lab 3: the SigLIP 2 and CLIP stand-ins, cvkit.zeroshot's plumbing and exercise checks, the notebook's scoring and
+its run with the smaller model.
 
 The stand-ins are built here into a temporary folder, independent of the root conftest. Most tests load them from
 their snapshot folders by path, which needs no hub settings. Loading by model id runs in a child process (the
@@ -25,7 +26,7 @@ import pytest
 import torch
 from cvkit import KitError
 from PIL import Image
-from standins import MARKER, siglip
+from standins import MARKER, clip, siglip
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "03_zero_shot_classification.ipynb"
@@ -36,8 +37,9 @@ SUBJECT_TEMPLATE = "a photo of a {}."
 
 @pytest.fixture(scope="module")
 def hf_home(tmp_path_factory) -> Path:
-    env = siglip.install(tmp_path_factory.mktemp("siglip-standins"), (siglip.MODEL_ID, siglip.BASE_ID))
-    assert env["HF_HUB_OFFLINE"] == "1"
+    root = tmp_path_factory.mktemp("zeroshot-standins")
+    env = siglip.install(root, (siglip.MODEL_ID, siglip.BASE_ID))
+    assert clip.install(root) == env and env["HF_HUB_OFFLINE"] == "1"
     return Path(env["HF_HOME"])
 
 
@@ -57,6 +59,19 @@ def model_and_processor(snapshot):
 @pytest.fixture(scope="module")
 def tokenizer(model_and_processor):
     return model_and_processor[1].tokenizer
+
+
+@pytest.fixture(scope="module")
+def clip_snapshot(hf_home) -> Path:
+    return clip.snapshot_dir(hf_home)
+
+
+@pytest.fixture(scope="module")
+def clip_and_processor(clip_snapshot):
+    from transformers import AutoModel, AutoProcessor
+
+    model = AutoModel.from_pretrained(clip_snapshot, dtype=torch.float32).eval()
+    return model, AutoProcessor.from_pretrained(clip_snapshot)
 
 
 @pytest.fixture(scope="module")
@@ -168,11 +183,12 @@ def test_standin_loads_by_model_id_offline_through_automodel_autoprocessor_and_p
         PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "nonet"), os.environ.get("PYTHONPATH", "")]),
     )
     env.pop("HF_HUB_CACHE", None)
-    done = subprocess.run([sys.executable, "-c", script, siglip.MODEL_ID, siglip.BASE_ID], env=env,
+    done = subprocess.run([sys.executable, "-c", script, siglip.MODEL_ID, siglip.BASE_ID, clip.MODEL_ID], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = ["SiglipModel", "SiglipProcessor", "GemmaTokenizer", "SiglipImageProcessor"]
-    assert done.stdout.split() == [*loaded, "384", "2", *loaded, "224", "2"]
+    clip_loaded = ["CLIPModel", "CLIPProcessor", "CLIPTokenizer", "CLIPImageProcessor"]
+    assert done.stdout.split() == [*loaded, "384", "2", *loaded, "224", "2", *clip_loaded, "224", "2"]
     assert not net_log.exists() or not net_log.read_text().strip(), net_log.read_text()
 
 
@@ -324,6 +340,220 @@ def test_pipeline_pads_siglip_prompts_to_64_tokens(model_and_processor, images):
     assert prepared["text_inputs"][0]["input_ids"].shape == (len(SUBJECTS), 64)
 
 
+# ------------------------------------------------------------- the CLIP stand-in
+
+
+def test_clip_standin_has_the_real_repositorys_files_with_pytorch_weights_and_no_safetensors(hf_home, clip_snapshot):
+    repo = hf_home / "hub" / "models--openai--clip-vit-base-patch32"
+    assert clip_snapshot == repo / "snapshots" / (repo / "refs" / "main").read_text() and (clip_snapshot / MARKER).is_file()
+    files = {p.name for p in clip_snapshot.iterdir()}
+    assert {"config.json", "pytorch_model.bin", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
+            "vocab.json", "merges.txt", "special_tokens_map.json"} <= files
+    assert "model.safetensors" not in files  # as on the real main branch: transformers falls back to the .bin
+
+
+def test_clip_standin_config_mirrors_the_real_checkpoint(clip_snapshot):
+    config = json.loads((clip_snapshot / "config.json").read_text())
+    assert config["model_type"] == "clip"
+    assert (config["vision_config"]["image_size"], config["vision_config"]["patch_size"]) == (224, 32)
+    text = config["text_config"]
+    assert text["max_position_embeddings"] == 77
+    assert (text["bos_token_id"], text["eos_token_id"], text["pad_token_id"]) == (0, 2, 1)  # the real legacy ids
+
+
+def test_clip_standin_preprocessing_and_tokenizer_configs_are_the_real_ones(clip_snapshot):
+    assert json.loads((clip_snapshot / "preprocessor_config.json").read_text()) == clip.PREPROCESSOR_CONFIG
+    tok = json.loads((clip_snapshot / "tokenizer_config.json").read_text())
+    assert "tokenizer_class" not in tok and tok["model_max_length"] == 77 and tok["pad_token"] == "<|endoftext|>"
+
+
+def test_clip_standin_image_processor_crops_the_centre_to_224(clip_and_processor, images):
+    _, processor = clip_and_processor
+    pixels = processor.image_processor(images=images[:2], return_tensors="pt")["pixel_values"]
+    assert pixels.shape == (2, 3, 224, 224)
+    assert processor.image_processor.do_center_crop and processor.image_processor.image_mean[0] == pytest.approx(0.4815, abs=1e-4)
+
+
+def test_clip_standin_tokenizer_lower_cases_and_wraps_the_text_in_start_and_end_tokens(clip_and_processor):
+    tokenizer = clip_and_processor[1].tokenizer
+    ids = tokenizer("A Photo of a Komodo Dragon.")["input_ids"]
+    assert ids == tokenizer("a photo of a komodo dragon.")["input_ids"]  # CLIP's tokenizer lower-cases by itself
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    assert pieces[0] == "<|startoftext|>" and pieces[-1] == "<|endoftext|>" and "photo</w>" in pieces
+    assert len(pieces) > len("a photo of a komodo dragon.".split()) + 3  # rare words come in several pieces
+
+
+def test_clip_standin_end_of_text_token_has_the_highest_id_as_in_the_real_vocabulary(clip_and_processor):
+    tokenizer = clip_and_processor[1].tokenizer
+    assert tokenizer.eos_token_id == max(tokenizer.get_vocab().values()) == tokenizer.pad_token_id
+    assert tokenizer.bos_token_id == tokenizer.eos_token_id - 1
+
+
+def test_clip_standin_tokenizer_pads_with_end_of_text_and_masks_the_padding(clip_and_processor):
+    tokenizer = clip_and_processor[1].tokenizer
+    batch = tokenizer(["a cat.", "a photo of a horse on grass."], padding=True, return_tensors="pt")
+    short = batch["attention_mask"][0]
+    assert 0 < short.sum() < len(short)
+    assert set(batch["input_ids"][0][short == 0].tolist()) == {tokenizer.eos_token_id}
+
+
+def test_clip_standin_is_trained_the_same_every_time():
+    assert clip._vocab_and_merges() == clip._vocab_and_merges()
+
+
+# ------------------------------------------------------------------ CLIP scoring
+
+
+def test_text_features_pad_clip_prompts_to_the_longest_with_an_attention_mask(clip_and_processor, monkeypatch):
+    model, processor = clip_and_processor
+    seen = {}
+    forward = model.text_model.forward
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model.text_model, "forward", spy)
+    feats = cvkit.text_features(model, processor, SEASONS)
+    longest = max(len(processor.tokenizer(p)["input_ids"]) for p in SEASONS)
+    assert seen["input_ids"].shape == seen["attention_mask"].shape == (4, longest)
+    assert feats.shape == (4, model.config.projection_dim) and feats.dtype == torch.float32
+
+
+def test_clip_text_features_do_not_depend_on_the_padding_length(clip_and_processor):
+    model, processor = clip_and_processor
+    longer = processor.tokenizer(SEASONS, padding="max_length", max_length=77, return_tensors="pt")
+    with torch.inference_mode():
+        padded = model.get_text_features(**longer).pooler_output
+    assert torch.allclose(cvkit.text_features(model, processor, SEASONS), padded, atol=1e-5)
+
+
+def test_clip_text_features_change_with_the_words(clip_and_processor):
+    model, processor = clip_and_processor
+    feats = cvkit.text_features(model, processor, [SUBJECT_TEMPLATE.format(label) for label in SUBJECTS])
+    assert (torch.cdist(feats, feats) + torch.eye(len(SUBJECTS))).min() > 1e-3  # the stand-in tells prompts apart
+
+
+def clip_logits(model, image_vectors, text_vectors):
+    """The notebook's CLIP scoring, written out again: e^t * cosine, no bias."""
+    scale = model.logit_scale.detach().exp()
+    return scale * (image_vectors / image_vectors.norm(dim=-1, keepdim=True)) @ (
+        text_vectors / text_vectors.norm(dim=-1, keepdim=True)).T
+
+
+def test_hand_written_clip_scoring_equals_clips_logits_per_image(clip_and_processor, images):
+    model, processor = clip_and_processor
+    inputs = processor(text=SEASONS, images=images, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = model(**inputs).logits_per_image
+    by_hand = clip_logits(model, cvkit.image_features(model, processor, images, "cpu", torch.float32),
+                          cvkit.text_features(model, processor, SEASONS))
+    assert by_hand.shape == expected.shape == (len(images), len(SEASONS))
+    assert expected.std() > 0.05
+    assert torch.allclose(by_hand, expected, atol=1e-4)
+
+
+def test_clip_softmax_by_hand_agrees_with_the_pipeline(clip_and_processor, images):
+    from transformers import pipeline
+
+    model, processor = clip_and_processor
+    classifier = pipeline("zero-shot-image-classification", model=model, tokenizer=processor.tokenizer,
+                          image_processor=processor.image_processor, device="cpu")
+    probs = clip_logits(model, cvkit.image_features(model, processor, images, "cpu", torch.float32),
+                        cvkit.text_features(model, processor, [SUBJECT_TEMPLATE.format(x) for x in SUBJECTS])).softmax(1)
+    for i in (0, 3):
+        answer = classifier(images[i], candidate_labels=SUBJECTS, hypothesis_template=SUBJECT_TEMPLATE)
+        scores = {item["label"]: item["score"] for item in answer}
+        assert torch.allclose(torch.tensor([scores[label] for label in SUBJECTS]), probs[i], atol=1e-5)
+
+
+# -------------------------------------------------------------- exercise checks
+
+
+@pytest.fixture(scope="module")
+def towers(model_and_processor, images):
+    """The exercise's inputs: image and text vectors of the SigLIP stand-in, and the model."""
+    model, processor = model_and_processor
+    return (cvkit.image_features(model, processor, images, "cpu", torch.float32),
+            cvkit.text_features(model, processor, SEASONS), model)
+
+
+def _sigmoid_variants(image_vectors, text_vectors, model):
+    t, b = model.logit_scale.detach(), model.logit_bias.detach()
+    x, y = image_vectors / image_vectors.norm(dim=-1, keepdim=True), text_vectors / text_vectors.norm(dim=-1, keepdim=True)
+    return {
+        "right": torch.sigmoid(t.exp() * x @ y.T + b),
+        "softmax": (t.exp() * x @ y.T + b).softmax(dim=1),
+        "logits": t.exp() * x @ y.T + b,
+        "no bias": torch.sigmoid(t.exp() * x @ y.T),
+        "t, not e^t": torch.sigmoid(t * x @ y.T + b),
+        "not normalised": torch.sigmoid(t.exp() * image_vectors @ text_vectors.T + b),
+    }
+
+
+def test_check_sigmoid_scores_says_correct_for_the_right_probabilities(towers, capsys):
+    answer = _sigmoid_variants(*towers)["right"]
+    assert cvkit.check_sigmoid_scores(answer, *towers) is True
+    assert capsys.readouterr().out == "Exercise 1: correct\n"
+
+
+def test_check_sigmoid_scores_accepts_a_numpy_array_and_float32_rounding(towers, capsys):
+    answer = _sigmoid_variants(*towers)["right"].numpy() * (1 + 1e-5)
+    assert cvkit.check_sigmoid_scores(answer, *towers) is True
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("softmax", "softmax"), ("logits", "apply torch.sigmoid"), ("no bias", "logit_bias"),
+    ("t, not e^t", "logit_scale.exp()"), ("not normalised", "unit length"),
+])
+def test_check_sigmoid_scores_names_the_mistake(towers, capsys, mistake, hint):
+    answer = _sigmoid_variants(*towers)[mistake]
+    assert cvkit.check_sigmoid_scores(answer, *towers) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 1: not yet - ") and hint in out and out.count("\n") == 1
+
+
+def test_check_sigmoid_scores_says_not_yet_for_other_wrong_values_without_showing_the_solution(towers, capsys):
+    right = _sigmoid_variants(*towers)["right"]
+    assert cvkit.check_sigmoid_scores(right * 0.9, *towers) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 1: not yet - the values differ")
+    assert f"{right[0, 0].item():.3f}" not in out and f"{right[0, 0].item():.4f}" not in out
+
+
+@pytest.mark.parametrize("answer, says", [
+    (None, "still None"), ("0.5", "tensor of numbers"), (torch.rand(3, 4), "expected (5, 4)"),
+    (torch.rand(4, 5), "rows are images"), (torch.full((5, 4), float("nan")), "NaN"),
+], ids=["None", "a string", "wrong shape", "transposed", "NaN"])
+def test_check_sigmoid_scores_says_not_yet_without_raising_for_unusable_answers(towers, capsys, answer, says):
+    assert cvkit.check_sigmoid_scores(answer, *towers) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 1: not yet - ") and says in out
+
+
+LOGITS = torch.tensor([[2.0, -1.0, 0.5, -3.0], [-4.0, -5.0, -4.5, -6.0], [0.0, 1.0, 0.0, 1.0]])
+
+
+def test_check_softmax_scores_says_correct_for_the_softmax_over_each_row(capsys):
+    assert cvkit.check_softmax_scores(torch.softmax(LOGITS, dim=1), LOGITS) is True
+    assert capsys.readouterr().out == "Exercise 4: correct\n"
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (torch.softmax(LOGITS, dim=0), "dim=1"), (torch.sigmoid(LOGITS), "sigmoid of each cell"),
+    (torch.softmax(torch.sigmoid(LOGITS), dim=1), "not of the sigmoid"), (torch.softmax(2 * LOGITS, dim=1), "differ"),
+], ids=["over the images", "sigmoid", "softmax of probabilities", "other values"])
+def test_check_softmax_scores_names_the_mistake(capsys, answer, hint):
+    assert cvkit.check_softmax_scores(answer, LOGITS) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 4: not yet - ") and hint in out
+
+
+def test_check_softmax_scores_says_not_yet_for_a_missing_answer(capsys):
+    assert cvkit.check_softmax_scores(None, LOGITS, exercise="4b") is False
+    assert capsys.readouterr().out.startswith("Exercise 4b: not yet - my_softmax is still None")
+
+
 # ---------------------------------------------------------------------- plotting
 
 
@@ -382,10 +612,17 @@ def test_real_weights_check_uses_the_notebooks_templates():
     assert realweights.LAB3_TEMPLATES == _notebook_constant("TEMPLATES")
 
 
-def test_notebook_runs_with_the_smaller_model_and_classifies_a_face_photo(tmp_path, monkeypatch):
+def test_real_weights_check_asks_for_the_raccoon_among_the_notebooks_new_labels():
+    import realweights
+
+    assert realweights.LAB3_NEW_LABELS == _notebook_constant("NEW_LABELS")
+
+
+def test_notebook_runs_with_the_smaller_model_classifies_a_face_photo_and_every_check_says_correct(tmp_path, monkeypatch):
     from nbrun import execute_with
 
     env = siglip.install(tmp_path, (siglip.BASE_ID,))  # the smaller model only: the notebook must not need the other
+    clip.install(tmp_path)  # and CLIP, for section 12
     monkeypatch.setenv("HF_HOME", env["HF_HOME"])
     face = ROOT / "data" / "images" / "face_astronaut_happy.png"
     nb = execute_with(NOTEBOOK.name, {
@@ -396,6 +633,11 @@ def test_notebook_runs_with_the_smaller_model_and_classifies_a_face_photo(tmp_pa
     assert "224 x 224 pixels in 16 x 16-pixel patches, 14 x 14 = 196 patches" in printed
     face_cell = next(c for c in nb.cells if c.cell_type == "code" and "MY_FACES = {'happy'" in c.source)
     assert any("text/html" in o.get("data", {}) for o in face_cell.outputs), "no table of the face photos"
+    checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
+    assert len(checks) >= 2
+    for cell in checks:
+        said = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+        assert re.fullmatch(r"Exercise \w+: correct\n", said), (cell.source, said)
 
 
 def test_importing_cvkit_does_not_import_transformers():

@@ -1,8 +1,9 @@
-"""Plumbing for Lab 3 (open-vocabulary classification with SigLIP 2): batches through the two towers, and a heatmap.
+"""Plumbing for Lab 3 (open-vocabulary classification with SigLIP 2 and CLIP): batches through the two towers, a
+heatmap, and the checks of the lab's exercises.
 
-The scoring itself (normalise, one matrix product, scale and bias, sigmoid) is the lesson: it stands in the notebook.
-Nothing heavy is imported at module level (torch and matplotlib only inside the functions that need them; the
-model and processor come in as arguments), so `import cvkit` stays cheap.
+The scoring itself (normalise, one matrix product, scale and bias, sigmoid or softmax) is the lesson: it stands in
+the notebook. Nothing heavy is imported at module level (torch and matplotlib only inside the functions that need
+them; the model and processor come in as arguments), so `import cvkit` stays cheap.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .checks import report_check
 from .core import KitError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SIGLIP_TEXT_LENGTH", "tokenize_prompts", "image_features", "text_features", "plot_heatmap"]
+__all__ = [
+    "SIGLIP_TEXT_LENGTH", "tokenize_prompts", "image_features", "text_features", "plot_heatmap",
+    "check_sigmoid_scores", "check_softmax_scores",
+]
 
 SIGLIP_TEXT_LENGTH = 64  # SigLIP 2 was trained on texts padded to exactly 64 tokens
 
@@ -74,10 +79,17 @@ def image_features(
 
 
 def text_features(model: Any, processor: Any, prompts: Sequence[str], device: Any = "cpu") -> torch.Tensor:
-    """(n_prompts, dim) text-tower vectors (not normalised) of `tokenize_prompts(prompts)`, float32 on the CPU."""
+    """(n_prompts, dim) text-tower vectors (not normalised), float32 on the CPU, of the prompts tokenised as
+    transformers' zero-shot pipeline does: `tokenize_prompts` for SigLIP models, else (CLIP) padded to the longest
+    prompt with an attention mask."""
     import torch
 
-    inputs = tokenize_prompts(processor, prompts).to(device)
+    if "siglip" in model.config.model_type:
+        inputs = tokenize_prompts(processor, prompts)
+    else:
+        tokenizer = getattr(processor, "tokenizer", processor)
+        inputs = tokenizer(_prompt_list(prompts), padding=True, truncation=True, return_tensors="pt")
+    inputs = inputs.to(device)
     with torch.inference_mode():
         return _pooled(model.get_text_features(**inputs)).float().cpu()
 
@@ -128,3 +140,83 @@ def plot_heatmap(
         ax.figure.tight_layout()
         plt.show()
     return ax
+
+
+# ---------------------------------------------------------------- exercise checks
+
+
+def _answer_problem(answer: Any, shape: tuple[int, ...], name: str) -> tuple[Any, str | None]:
+    """The answer as a float32 CPU tensor, or why it cannot be compared with a reference of `shape`."""
+    import torch
+
+    if answer is None:
+        return None, f"{name} is still None: compute it in the exercise cell and run that cell again"
+    try:
+        answer = torch.as_tensor(answer).detach().float().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        return None, f"{name} must be a tensor of numbers, not a {type(answer).__name__}"
+    if tuple(answer.shape) == tuple(reversed(shape)) and shape[0] != shape[1]:
+        return None, f"{name} has shape {tuple(answer.shape)}: rows are images and columns labels, so {shape}"
+    if tuple(answer.shape) != shape:
+        return None, f"{name} has shape {tuple(answer.shape)}, expected {shape}: one row per image, one column per label"
+    if not torch.isfinite(answer).all():
+        return None, f"{name} holds NaN or infinite values"
+    return answer, None
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal up to float32 rounding: 0.1 % of each value (probabilities can be tiny), or 1e-6."""
+    import torch
+
+    return bool(torch.allclose(a, b, rtol=1e-3, atol=1e-6))
+
+
+def check_sigmoid_scores(answer: Any, image_vectors: Any, text_vectors: Any, model: Any,
+                         exercise: int | str = 1) -> bool:
+    """Exercise check: `answer` must be SigLIP's sigmoid(e^t * cosine + b) of every (image, text) vector pair."""
+    import torch
+    import torch.nn.functional as F
+
+    images = torch.as_tensor(image_vectors).detach().float().cpu()
+    texts = torch.as_tensor(text_vectors).detach().float().cpu()
+    answer, problem = _answer_problem(answer, (len(images), len(texts)), "my_probs")
+    if problem is None:
+        t = model.logit_scale.detach().float().cpu()
+        bias = getattr(model, "logit_bias", None)
+        b = torch.zeros(()) if bias is None else bias.detach().float().cpu()
+        cosine = F.normalize(images, dim=-1) @ F.normalize(texts, dim=-1).T
+        right = torch.sigmoid(t.exp() * cosine + b)
+        mistakes = {
+            "you applied a softmax across the labels; SigLIP judges each pair on its own with torch.sigmoid":
+                (t.exp() * cosine + b).softmax(dim=1),
+            "these look like logits, not probabilities: apply torch.sigmoid last": t.exp() * cosine + b,
+            "the bias is missing: add model.logit_bias before the sigmoid": torch.sigmoid(t.exp() * cosine),
+            "the scale is e^t: multiply by model.logit_scale.exp(), not by logit_scale itself":
+                torch.sigmoid(t * cosine + b),
+            "scale each vector to unit length first (divide by its norm), so that the product gives cosines":
+                torch.sigmoid(t.exp() * images @ texts.T + b),
+        }
+        if not _close(answer, right):
+            problem = next((hint for hint, wrong in mistakes.items() if _close(answer, wrong)), None)
+            problem = problem or ("the values differ from sigmoid(e^t * cosine + b): check each step, and compute in "
+                                  "float32 (call .float() on logit_scale and logit_bias)")
+    return report_check(exercise, problem)
+
+
+def check_softmax_scores(answer: Any, logits: Any, exercise: int | str = 4) -> bool:
+    """Exercise check: `answer` must be the softmax over the labels (along each row) of the (images x labels) `logits`."""
+    import torch
+
+    logits = torch.as_tensor(logits).detach().float().cpu()
+    answer, problem = _answer_problem(answer, tuple(logits.shape), "my_softmax")
+    if problem is None and not _close(answer, logits.softmax(dim=1)):
+        mistakes = {
+            "each image's row must sum to 1: take the softmax over the labels (dim=1), not over the images":
+                logits.softmax(dim=0),
+            "that is the sigmoid of each cell; the softmax divides e^logit by the sum over the row": logits.sigmoid(),
+            "take the softmax of the logits themselves, not of the sigmoid probabilities":
+                logits.sigmoid().softmax(dim=1),
+        }
+        problem = next((hint for hint, wrong in mistakes.items() if _close(answer, wrong)), None)
+        problem = problem or "the values differ from torch.softmax(logits, dim=1): compare your formula with it"
+    return report_check(exercise, problem)

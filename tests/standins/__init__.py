@@ -12,10 +12,10 @@ MARKER = "STANDIN"
 
 def install_all(root: Path) -> dict[str, str]:
     """Write every lab's stand-in under `root`; return the environment variables that point the libraries there."""
-    from . import fasterrcnn, resnet, siglip, yolo
+    from . import clip, fasterrcnn, resnet, siglip, yolo
 
     env: dict[str, str] = {}
-    for module in (resnet, fasterrcnn, yolo, siglip):  # fasterrcnn after resnet: it adds to resnet's STANDIN file
+    for module in (resnet, fasterrcnn, yolo, siglip, clip):  # fasterrcnn after resnet: it adds to resnet's STANDIN file
         env.update(module.install(Path(root)))
     return env
 
