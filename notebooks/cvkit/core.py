@@ -1,4 +1,4 @@
-"""Shared helpers for every lab: device checks, images, the manifest, plotting and tables."""
+"""Shared helpers for every lab: the environment, short errors, images, the manifest and an image grid."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -19,7 +19,7 @@ __all__ = [
     "KIT_ROOT", "DATA_DIR", "LABELS_DIR", "KitError", "Sample",
     "kit_cache_dir", "in_colab", "in_kaggle", "pick_device", "pick_dtype", "device_report", "use_short_errors",
     "pil_open", "load_image", "sample_images", "read_labels", "read_class_sets",
-    "show_grid", "plot_bars", "format_table",
+    "show_grid",
 ]
 
 KIT_ROOT = Path(__file__).resolve().parents[2]
@@ -304,7 +304,7 @@ def sample_images(lab: int, manifest: str | Path | None = None) -> list[Sample]:
     return samples
 
 
-# ----------------------------------------------------------- plotting, tables
+# ------------------------------------------------------------------- plotting
 
 
 def show_grid(images: Sequence[Any], titles: Sequence[str] | None = None, ncols: int = 4, size: float = 3.2) -> None:
@@ -326,43 +326,3 @@ def show_grid(images: Sequence[Any], titles: Sequence[str] | None = None, ncols:
             ax.set_title(titles[i], fontsize=10)
     fig.tight_layout()
     plt.show()
-
-
-def plot_bars(
-    scores_per_image: Sequence[Sequence[tuple[str, float]]],
-    titles: Sequence[str],
-    xlabel: str = "probability",
-    ncols: int = 4,
-) -> None:
-    """One horizontal bar chart per image of (label, score) pairs, highest on top."""
-    import matplotlib.pyplot as plt
-
-    ncols = max(1, min(ncols, len(scores_per_image)))
-    nrows = -(-len(scores_per_image) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.4 * nrows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, scores, title in zip(axes.flat, scores_per_image, titles):
-        ax.axis("on")
-        labels = [label for label, _ in scores][::-1]
-        values = [value for _, value in scores][::-1]
-        ax.barh(labels, values, color="tab:blue")
-        ax.set_xlim(0, 1)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(labelsize=8)
-    fig.tight_layout()
-    plt.show()
-
-
-def format_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
-    """A plain-text table (floats to 3 decimals) that reads well in a notebook and in a terminal."""
-
-    def cell(value: Any) -> str:
-        return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-    body = [[cell(value) for value in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
-    return "\n".join(lines)
