@@ -354,6 +354,12 @@ def test_a_model_and_its_input_in_different_number_formats_is_explained(message)
     assert "number format" in cvkit.core._explain_torch_error(message)
 
 
+def test_asking_topk_for_more_classes_than_there_are_is_explained():
+    with pytest.raises(RuntimeError) as info:
+        torch.topk(torch.rand(2, 10), k=11, dim=1)
+    assert "larger than the number of classes" in cvkit.core._explain_torch_error(str(info.value))
+
+
 def test_other_runtime_errors_are_not_explained():
     assert cvkit.core._explain_torch_error("shape '[1, 3]' is invalid for input of size 5") is None
 

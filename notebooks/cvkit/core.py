@@ -135,6 +135,8 @@ def _explain_torch_error(message: str) -> str | None:
         return "the model and its input are on different devices: move the input there with .to(device)"
     if types or "must have the same dtype" in message:
         return "the input's number format differs from the model's: convert it with .to(device=device, dtype=dtype)"
+    if "selected index k out of range" in message:
+        return "k is larger than the number of classes: torch.topk can return at most one entry per column"
     return None
 
 
