@@ -350,6 +350,20 @@ def test_python_m_cvkit_demo_serves_the_page_on_loopback():
     assert "public URL" not in output
 
 
+def test_make_demo_runs_the_demo_module_with_demo_args():
+    plan = subprocess.run(["make", "-n", "--no-print-directory", "demo", "DEMO_ARGS=--port 7999 --share"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})  # -n: runs none
+    assert plan.stdout.strip().splitlines()[-1] == ".venv/bin/python -m cvkit.demo --port 7999 --share"
+
+
+def test_make_browser_without_a_chromium_or_root_says_what_to_do_in_one_line():
+    as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    result = subprocess.run([*as_user, "make", "-s", "-C", str(ROOT), "browser", "BROWSERS=no-such-browser"],
+                            capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[0].startswith("The browser tests need Chromium: install it (Debian: ")
+
+
 # ------------------------------------------------------------------ notebook
 
 
