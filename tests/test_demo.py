@@ -178,6 +178,11 @@ def test_a_template_without_one_place_for_the_label_is_an_error(models):
         live.score_labels(torch.ones(1, 32), "cat", models["zero-shot"], template="a photo")
 
 
+def test_a_template_with_other_braces_is_the_same_one_line_error(models):
+    with pytest.raises(KitError, match=r"the template must hold \{\} exactly once"):
+        live.score_labels(torch.ones(1, 32), "cat", models["zero-shot"], template="a {kind} photo of {}")
+
+
 def test_scoring_before_any_image_says_to_give_one(models):
     with pytest.raises(KitError, match=r"^no image yet: upload one"):
         live.score_labels(None, "cat", models["zero-shot"])
@@ -269,6 +274,12 @@ def test_the_tab_status_shows_the_missing_models_line():
 
 def test_the_tab_status_names_the_model_device_and_dtype_once_loaded(models):
     assert live.model_status(models, "detect") == "`yolo11n.pt` ready (cpu, float32)"
+
+
+def test_weights_of_another_kind_of_model_are_a_one_line_error_on_the_classify_tab():
+    with pytest.raises(KitError, match=r"^FasterRCNN_ResNet50_FPN_Weights.COCO_V1 are not the weights of a "
+                                       r"torchvision classification model$"):
+        live.load_model("classify", "FasterRCNN_ResNet50_FPN_Weights.COCO_V1")
 
 
 def test_an_unknown_tab_is_a_one_line_error():

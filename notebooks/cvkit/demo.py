@@ -24,7 +24,7 @@ import gradio as gr
 from PIL import Image
 
 from .core import KitError, load_image, pick_device, pick_dtype, pil_open, read_class_sets
-from .weights import LAB_WEIGHTS, check_weights, explain_load_errors, explain_oom, weights_name
+from .weights import LAB_WEIGHTS, check_weights, explain_load_errors, explain_oom, use_kit_cache, weights_name
 from .zeroshot import image_features, text_features
 
 __all__ = [
@@ -95,14 +95,17 @@ def load_model(task: str, source: Any = None, device: Any = None, dtype: Any = N
     source = TASKS[task] if source is None else source
     device = pick_device() if device is None else device
     dtype = pick_dtype(device) if dtype is None else dtype
+    if task == "classify":
+        from torchvision import models
+
+        weights = models.get_weight(weights_name(source)) if isinstance(source, str) else source
+        architecture = next((name for name in models.list_models(module=models)
+                             if models.get_model_weights(name) is type(weights)), None)
+        if architecture is None:
+            raise KitError(f"{weights_name(weights)} are not the weights of a torchvision classification model")
     check_weights(source)  # one line on where the weights come from, or a KitError saying how to get them
     with explain_load_errors(source):
         if task == "classify":
-            from torchvision import models
-
-            weights = models.get_weight(weights_name(source)) if isinstance(source, str) else source
-            architecture = next(name for name in models.list_models(module=models)
-                                if models.get_model_weights(name) is type(weights))
             model = models.get_model(architecture, weights=weights).eval().to(device=device, dtype=dtype)
             return model, weights
         if task == "detect":
@@ -181,10 +184,13 @@ def score_labels(vector: Any, labels: str | Sequence[str], zero_shot_model: tupl
     if vector is None:
         raise KitError("no image yet: upload one, paste one or take a webcam snapshot")
     labels = parse_labels(labels) if isinstance(labels, str) else parse_labels(",".join(labels))
-    if (template or "").count("{}") != 1:
-        raise KitError(f"the template must hold {{}} exactly once, where the label goes; got {template!r}")
+    try:
+        if (template or "").count("{}") != 1:
+            raise ValueError
+        prompts = [template.format(label) for label in labels]
+    except (ValueError, KeyError, IndexError) as err:
+        raise KitError(f"the template must hold {{}} exactly once, where the label goes; got {template!r}") from err
     model, processor = zero_shot_model
-    prompts = [template.format(label) for label in labels]
     texts = text_features(model, processor, prompts, _device_and_dtype(model)[0])  # lower-cased, padded to 64
     image = vector / vector.norm(dim=-1, keepdim=True)
     texts = texts / texts.norm(dim=-1, keepdim=True)
@@ -358,7 +364,7 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
                 arrivals = gr.State([])
                 camera.stream(on_frame, [camera, conf, iou, arrivals],
                               [camera_out, camera_text, arrivals], stream_every=stream_every,
-                              show_progress="hidden", preprocess=False)
+                              show_progress="hidden", preprocess=False, concurrency_id="detect")
             with gr.Tab("Upload"):
                 with gr.Row():
                     detect_in = gr.Image(label="image: upload or paste", type="filepath", height=420,
@@ -367,7 +373,7 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
                 detect_text = gr.Textbox(label="boxes and speed", interactive=False, elem_id="detect-text")
                 for trigger in (detect_in.change, conf.release, iou.release):
                     trigger(shown_in_page(on_detect), [detect_in, conf, iou], [detect_out, detect_text],
-                            preprocess=False)
+                            preprocess=False, concurrency_id="detect")  # one YOLO, one prediction at a time
         with gr.Tab("Zero-shot", id="zero-shot") as tab_zero_shot:
             zero_shot_status = gr.Markdown(loads_on_first_use("zero-shot"), elem_id="zero-shot-status")
             with gr.Row():
@@ -390,12 +396,13 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
             vector = gr.State(None)
             scored = [shown_in_page(on_score), [vector, labels, template], [zero_shot_out, zero_shot_table]]
             zero_shot_in.change(shown_in_page(on_image), [zero_shot_in, labels, template],
-                                [vector, zero_shot_out, zero_shot_table], preprocess=False)
-            labels.submit(*scored)
-            template.submit(*scored)
-            score.click(*scored)
+                                [vector, zero_shot_out, zero_shot_table], preprocess=False, concurrency_id="zero-shot")
+            labels.submit(*scored, concurrency_id="zero-shot")
+            template.submit(*scored, concurrency_id="zero-shot")
+            score.click(*scored, concurrency_id="zero-shot")
             for button in presets:
-                button.click(partial(on_preset, button.value), None, [labels, template]).then(*scored)
+                button.click(partial(on_preset, button.value), None, [labels, template]).then(
+                    *scored, concurrency_id="zero-shot")
         for tab, task, shown in ((tab_classify, "classify", classify_status), (tab_detect, "detect", detect_status),
                                  (tab_zero_shot, "zero-shot", zero_shot_status)):
             tab.select(partial(status, task), None, shown)
@@ -424,8 +431,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--zero-shot", default=TASKS["zero-shot"], help="Hugging Face id, e.g. "
                         "google/siglip2-base-patch16-224 (smaller, for a CPU)")
     args = parser.parse_args(argv)
-    from . import use_kit_cache
-
     use_kit_cache()
     demo = build_demo(sources={"classify": args.classifier, "detect": args.detector, "zero-shot": args.zero_shot})
     launch_demo(demo, share=args.share, port=args.port, host=args.host, inbrowser=False)
