@@ -46,7 +46,8 @@ def fetch_ultralytics(source: str, cache: Path) -> None:
 def fetch_huggingface(source: str, cache: Path) -> None:
     from huggingface_hub import snapshot_download
 
-    snapshot_download(source, cache_dir=str(cache / "huggingface" / "hub"))
+    snapshot_download(source, cache_dir=str(cache / "huggingface" / "hub"),  # PyTorch's files, not TF's or Flax's
+                      ignore_patterns=["*.h5", "*.msgpack", "*.onnx", "*.ot", "flax_*", "tf_*", "rust_*", "onnx/*"])
 
 
 def _size(path: Path) -> int:
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = (args.cache.expanduser() if args.cache else cvkit.kit_cache_dir()).resolve()
     cache.mkdir(parents=True, exist_ok=True)
 
-    sources = [*cvkit.LAB_WEIGHTS.values(), *([SIGLIP_BASE_ID] if args.with_base else [])]
+    sources = [*cvkit.LAB_WEIGHTS.values(), *(s for more in cvkit.MORE_WEIGHTS.values() for s in more),
+               *([SIGLIP_BASE_ID] if args.with_base else [])]
     problems = [problem for source in sources if (problem := fetch(source, cache)) is not None]
 
     print(f"\nCache: {cache}")

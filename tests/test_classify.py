@@ -155,3 +155,172 @@ def test_notebook_runs_with_resnet50_v2_swapped_in():
     printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
     assert "ResNet50_Weights.IMAGENET1K_V2: 25.6 M parameters" in printed
     assert "16 residual blocks" in printed
+    checks = [cell for cell in nb.cells if "check" in cell.metadata.get("tags", [])]
+    verdicts = ["".join(out.get("text", "") for out in cell.outputs).strip() for cell in checks]
+    assert len(checks) == 3 and all(v.startswith("Exercise ") and v.endswith(": correct") for v in verdicts), verdicts
+
+
+# ------------------------------------------------------------------ look inside: feature maps and Grad-CAM figures
+
+
+def _capture_figures(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
+    return figures
+
+
+def test_show_feature_maps_shows_each_stages_strongest_channels_strongest_first(monkeypatch):
+    figures = _capture_figures(monkeypatch)
+    early = torch.zeros(1, 6, 8, 8)
+    early[0, 4], early[0, 1], early[0, 2] = 3.0, 2.0, 1.0
+    late = torch.arange(5.0).view(1, 5, 1, 1).expand(1, 5, 2, 2)
+    cvkit.show_feature_maps(np.zeros((16, 16, 3)), {"layer1": early, "layer4": late}, n=3)
+    axes = np.array(figures[0].axes).reshape(2, 4)
+    assert [ax.get_title() for ax in axes[0, 1:]] == ["channel 4", "channel 1", "channel 2"]
+    assert [ax.get_title() for ax in axes[1, 1:]] == ["channel 4", "channel 3", "channel 2"]
+    assert axes[0, 0].get_title(loc="left") == "layer1: 6 maps of 8 x 8"
+    np.testing.assert_array_equal(axes[0, 1].images[0].get_array(), early[0, 4].numpy())
+
+
+def test_show_cams_scales_each_map_to_its_maximum_and_leaves_zero_transparent(monkeypatch):
+    figures = _capture_figures(monkeypatch)
+    cams = torch.zeros(2, 1, 4, 4)
+    cams[0, 0, 1, 2] = 8.0
+    cvkit.show_cams([np.ones((4, 4, 3))] * 2, cams, ["a", "b"], ncols=2)  # the second map is all zero
+    first, second = figures[0].axes
+    overlay = first.images[1]
+    assert overlay.get_array().max() == 1.0 and overlay.get_alpha()[0, 0] == 0.0 and overlay.get_alpha()[1, 2] > 0.5
+    assert np.isfinite(second.images[1].get_array()).all() and (second.images[1].get_alpha() == 0).all()
+    assert [first.get_title(), second.get_title()] == ["a", "b"]
+
+
+def test_show_cams_rejects_a_map_count_unlike_the_picture_count():
+    with pytest.raises(ValueError, match="2 pictures but 1 maps"):
+        cvkit.show_cams([np.ones((4, 4, 3))] * 2, torch.zeros(1, 1, 4, 4))
+
+
+# ------------------------------------------------------------------ exercise checks
+
+
+def _true_convolution(image, kernel):
+    """The textbook convolution, built independently: the transposed cross-correlation is a convolution."""
+    return torch.nn.functional.conv_transpose2d(image, kernel, padding=kernel.shape[-1] // 2)[0, 0]
+
+
+@pytest.fixture(scope="module")
+def conv_case():
+    torch.manual_seed(0)
+    image = torch.rand(1, 1, 12, 9)
+    kernel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]).view(1, 1, 3, 3)
+    return image, kernel
+
+
+def test_check_convolution_accepts_the_textbook_convolution(conv_case, capsys):
+    image, kernel = conv_case
+    assert cvkit.check_convolution(_true_convolution(image, kernel), image, kernel) is True
+    assert capsys.readouterr().out == "Exercise 1: correct\n"
+
+
+def test_check_convolution_accepts_a_batch_shaped_answer(conv_case, capsys):
+    image, kernel = conv_case
+    assert cvkit.check_convolution(_true_convolution(image, kernel)[None, None], image, kernel) is True
+
+
+@pytest.mark.parametrize(("make_answer", "says"), [
+    (lambda image, kernel: None, "my_conv is still None"),
+    (lambda image, kernel: "edges", "should be a tensor, not str"),
+    (lambda image, kernel: torch.zeros(10, 7), "has shape (10, 7), expected (12, 9): pad the image by 1 pixels"),
+    (lambda image, kernel: torch.nn.functional.conv2d(image, kernel, padding=1), "that is the cross-correlation"),
+    (lambda image, kernel: _true_convolution(image, kernel) + torch.eye(12, 9), "9 of 108 values differ, the first at row 0"),
+], ids=["none", "not-a-tensor", "wrong-shape", "cross-correlation", "some-values-wrong"])
+def test_check_convolution_says_what_is_wrong_without_raising(conv_case, capsys, make_answer, says):
+    image, kernel = conv_case
+    assert cvkit.check_convolution(make_answer(image, kernel), image, kernel) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 1: not yet - ") and says in out
+
+
+CATEGORIES = ["crane", "tabby", "crane", "lynx", "bee", "fly", "hammer"]  # "crane" twice, as in ImageNet's names
+PROBS = torch.tensor([[0.05, 0.40, 0.10, 0.20, 0.15, 0.06, 0.04], [0.30, 0.02, 0.03, 0.05, 0.25, 0.15, 0.20]])
+
+
+def test_check_top5_accepts_the_names_sorted_by_probability(capsys):
+    answer = [["tabby", "lynx", "bee", "crane", "fly"], ["crane", "bee", "hammer", "fly", "lynx"]]
+    assert cvkit.check_top5(answer, PROBS, CATEGORIES) is True
+    assert capsys.readouterr().out == "Exercise 2: correct\n"
+
+
+@pytest.mark.parametrize(("answer", "says"), [
+    (None, "my_top5 is still None"),
+    ([["tabby", "lynx", "bee", "crane", "fly"]], "should be a list of 2 lists"),
+    ([["tabby", "lynx", "bee", "crane"], ["crane", "bee", "hammer", "fly", "lynx"]], "image 0: expected a list of 5"),
+    ([[1, 3, 4, 0, 5], ["crane", "bee", "hammer", "fly", "lynx"]], "image 0: expected a list of 5 class names (strings)"),
+    ([["tabby", "lynx", "bee", "crane", "fly"], ["crane", "bee", "hammer", "fly", "wolf"]], "image 1: 'wolf' is not one"),
+    ([["lynx", "tabby", "bee", "crane", "fly"], ["crane", "bee", "hammer", "fly", "lynx"]], "image 0: the right classes, but"),
+    ([["tabby", "lynx", "bee", "crane", "hammer"], ["crane", "bee", "hammer", "fly", "lynx"]], "image 0: not the 5 most"),
+], ids=["none", "too-few-images", "too-few-names", "indices", "unknown-name", "wrong-order", "wrong-class"])
+def test_check_top5_says_what_is_wrong_without_raising(capsys, answer, says):
+    assert cvkit.check_top5(answer, PROBS, CATEGORIES) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 2: not yet - ") and says in out
+    assert "0.40" not in out and "0.4" not in out  # no probabilities: the check gives hints, not the answer
+
+
+@pytest.fixture(scope="module")
+def gradcam_case():
+    """A random ResNet-18, an image with texture in one corner, Captum's Grad-CAM for the most probable class whose
+    map has both signs (so that a missing ReLU shows), and the layer4 output and gradient to redo it by hand."""
+    from captum.attr import LayerGradCam
+
+    torch.manual_seed(0)
+    model = resnet18().eval()
+    image = torch.zeros(1, 3, 128, 128)
+    image[:, :, :64, :64] = 3 * torch.randn(1, 3, 64, 64)
+    gradcam = LayerGradCam(model, model.layer4)
+    for target in model(image)[0].argsort(descending=True).tolist():
+        signed = gradcam.attribute(image, target=target)[0, 0]
+        if (signed < 0).any() and (signed > 0).any():
+            break
+    reference = gradcam.attribute(image, target=target, relu_attributions=True)[0, 0].detach()
+    kept = {}
+    hook = model.layer4.register_forward_hook(lambda module, inputs, output: kept.update(A=output))
+    score = model(image)[0, target]
+    hook.remove()
+    (gradient,) = torch.autograd.grad(score, kept["A"])
+    return reference, kept["A"].detach(), gradient
+
+
+def test_check_gradcam_accepts_grad_cam_computed_by_hand(gradcam_case, capsys):
+    reference, activations, gradient = gradcam_case
+    by_hand = (gradient.mean(dim=(2, 3), keepdim=True) * activations).sum(dim=1)[0].relu()
+    assert reference.shape == (4, 4) and reference.max() > 0  # the case is not trivial
+    assert cvkit.check_gradcam(by_hand, reference) is True
+    assert capsys.readouterr().out == "Exercise 4: correct\n"
+
+
+@pytest.mark.parametrize(("mistake", "says"), [
+    ("none", "my_cam is still None"),
+    ("flat", "has shape (16,), expected (4, 4)"),
+    ("no-relu", "negative values: Grad-CAM keeps only the positive part"),
+    ("sum", "times the reference: average the gradients over the positions"),
+    ("plain-activations", "differs from Captum's map"),
+])
+def test_check_gradcam_says_what_is_wrong_without_raising(gradcam_case, capsys, mistake, says):
+    reference, activations, gradient = gradcam_case
+    weighted = (gradient.mean(dim=(2, 3), keepdim=True) * activations).sum(dim=1)[0]
+    assert (weighted < 0).any()  # else the no-relu mistake would go unseen
+    answer = {
+        "none": None,
+        "flat": weighted.relu().flatten(),
+        "no-relu": weighted,
+        "sum": (gradient.sum(dim=(2, 3), keepdim=True) * activations).sum(dim=1)[0].relu(),
+        "plain-activations": activations.sum(dim=1)[0],
+    }[mistake]
+    assert cvkit.check_gradcam(answer, reference) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 4: not yet - ") and says in out

@@ -49,8 +49,8 @@ def _run_setup_cell(path: Path, monkeypatch, platform: str | None, repo: str = "
     return calls
 
 
-def test_there_are_three_labs():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03"]
+def test_there_are_three_labs_and_the_closing_notebook():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -69,9 +69,10 @@ def test_notebook_opens_with_title_and_colab_and_kaggle_badges(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_ends_with_summary_and_exercises(path):
-    text = "\n".join(_cells(path, "markdown")[-2:])
-    assert "## Summary" in text and "## Exercises" in text
+def test_notebook_ends_with_summary_exercises_and_for_a_lab_a_questionnaire(path):
+    headings = [line for cell in _cells(path, "markdown") for line in cell.splitlines() if line.startswith("## ")]
+    ending = ["## Summary", "## Exercises"] + (["## Questionnaire"] if path.name < "04" else [])
+    assert headings[-len(ending):] == ending
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

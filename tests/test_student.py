@@ -12,7 +12,7 @@ from make_student import EditionError, main, student_edition
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 ROOT = Path(__file__).resolve().parents[1]
-LABS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LABS = sorted((ROOT / "notebooks").glob("0[1-3]_*.ipynb"))
 EXERCISES_PENDING = pytest.mark.xfail(strict=False, reason="exercises not merged yet")
 
 TITLE = ("# Lab 9: Test\n\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"

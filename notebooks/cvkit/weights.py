@@ -14,6 +14,7 @@ import re
 import socket
 import tempfile
 import threading
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +24,18 @@ from urllib.parse import urlsplit
 from .core import KitError, kit_cache_dir
 
 __all__ = [
-    "LAB_WEIGHTS", "kit_cache_env", "use_kit_cache", "weights_name", "weights_host",
+    "LAB_WEIGHTS", "MORE_WEIGHTS", "kit_cache_env", "use_kit_cache", "weights_name", "weights_host",
     "cached_weights", "weights_in_cache", "cache_problem", "why_unreachable", "check_weights",
     "explain_load_errors", "explain_oom",
 ]
 
 LAB_WEIGHTS = {1: "ResNet18_Weights.IMAGENET1K_V1", 2: "yolo11n.pt", 3: "google/siglip2-so400m-patch14-384"}
+# What each lab compares its model with, or swaps in for an exercise (`make weights` fetches these too).
+MORE_WEIGHTS = {
+    1: ("ResNet50_Weights.IMAGENET1K_V2",),
+    2: ("yolo11s.pt", "FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1"),
+    3: ("openai/clip-vit-base-patch32",),
+}
 _ULTRALYTICS_HOST = "github.com"  # ultralytics' assets are GitHub release files
 
 
@@ -264,8 +271,6 @@ def _damage(source: Any, path: Path) -> str | None:
 
             torch.load(path, map_location="cpu", weights_only=True)
         elif kind == "ultralytics":
-            import zipfile
-
             with zipfile.ZipFile(path) as archive:  # a torch checkpoint is a zip archive with checksums
                 bad = archive.testzip()
             if bad is not None:
@@ -275,12 +280,15 @@ def _damage(source: Any, path: Path) -> str | None:
 
             for config in path.glob("*.json"):
                 json.loads(config.read_text(encoding="utf-8"))
-            weights = sorted(path.glob("*.safetensors"))
+            weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
             if not weights:
                 return "it holds no weights file (an interrupted download?)"
             for file in weights:
-                with safe_open(str(file), framework="pt"):
-                    pass
+                if file.suffix == ".bin":  # a torch checkpoint: a zip archive, whose directory sits at its very end
+                    zipfile.ZipFile(file).close()
+                else:
+                    with safe_open(str(file), framework="pt"):
+                        pass
     except Exception as err:  # whatever the reader raises, the file does not read
         return _first_line(err)
     return None

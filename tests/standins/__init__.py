@@ -12,10 +12,10 @@ MARKER = "STANDIN"
 
 def install_all(root: Path) -> dict[str, str]:
     """Write every lab's stand-in under `root`; return the environment variables that point the libraries there."""
-    from . import resnet, siglip, yolo
+    from . import fasterrcnn, resnet, siglip, yolo
 
     env: dict[str, str] = {}
-    for module in (resnet, yolo, siglip):
+    for module in (resnet, fasterrcnn, yolo, siglip):  # fasterrcnn after resnet: it adds to resnet's STANDIN file
         env.update(module.install(Path(root)))
     return env
 
@@ -27,8 +27,8 @@ def copy_to_kit_cache(cache: Path, labs=(1, 2, 3), keep_marker: bool = True) -> 
     import shutil
 
     root = Path(os.environ["CVKIT_STANDINS_ROOT"])
-    for lab in labs:
-        folder = {1: "torch", 2: "ultralytics", 3: "huggingface"}[lab]
+    folders = {1: ["torch"], 2: ["ultralytics", "torch"], 3: ["huggingface"]}  # lab 2 compares with Faster R-CNN
+    for folder in dict.fromkeys(folder for lab in labs for folder in folders[lab]):
         shutil.copytree(root / folder, cache / folder, symlinks=True)
     if not keep_marker:
         for marker in cache.rglob(MARKER):

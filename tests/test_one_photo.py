@@ -1,0 +1,107 @@
+"""The closing notebook (04): one photo through the three labs' models.
+
+nbval runs it as committed (bus.jpg, no camera). These tests check what that run cannot see: that it loads the very
+models of the labs, that another photo goes through it, that its camera cell copes with no camera and uses a camera's
+photo, and that the names its closing table quotes exist in the models' class lists.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import cvkit
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOK = NOTEBOOKS / "04_one_photo_three_models.ipynb"
+PHOTO_LINE = 'PHOTO = ASSETS / "bus.jpg"'
+
+
+def _cells(path: Path, kind: str = "code") -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == kind]
+
+
+def _model_line(path: Path, target: str) -> str:
+    """The right-hand side of the notebook's one assignment to `target` (e.g. 'architecture, weights'), as source."""
+    found = []
+    for cell in _cells(path)[1:]:  # the setup cell holds IPython syntax (!, %)
+        for node in ast.walk(ast.parse(cell)):
+            if isinstance(node, ast.Assign) and [ast.unparse(t).strip("()") for t in node.targets] == [target]:
+                found.append(ast.unparse(node.value))
+    assert len(found) == 1, f"{path.name} assigns {target} {len(found)} times"
+    return found[0]
+
+
+def _camera_cell() -> str:
+    found = [cell for cell in _cells(NOTEBOOK) if "USE_CAMERA = False" in cell]
+    assert len(found) == 1
+    return found[0].replace("USE_CAMERA = False", "USE_CAMERA = True", 1)
+
+
+@pytest.mark.parametrize("lab, target", [
+    ("01_image_classification.ipynb", "architecture, weights"),
+    ("02_object_detection.ipynb", "WEIGHTS"),
+    ("03_zero_shot_classification.ipynb", "MODEL_ID"),
+])
+def test_notebook_names_the_same_model_as_the_lab(lab, target):
+    assert _model_line(NOTEBOOK, target) == _model_line(NOTEBOOKS / lab, target)
+
+
+def test_notebook_loads_each_model_from_its_model_line():
+    code = "\n".join(_cells(NOTEBOOK))
+    for load in ("architecture(weights=weights)", "weights.transforms()", "YOLO(WEIGHTS)",
+                 "AutoModel.from_pretrained(MODEL_ID", "AutoProcessor.from_pretrained(MODEL_ID)"):
+        assert load in code, f"the notebook does not load its model with {load}"
+
+
+def test_notebook_runs_another_photo_through_all_three_models():
+    from nbrun import execute_with
+
+    other = ROOT / "data" / "images" / "kitten.webp"
+    with Image.open(other) as photo:
+        width, height = photo.size
+    nb = execute_with(NOTEBOOK.name, {PHOTO_LINE: f"PHOTO = {str(other)!r}"})
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"the photo: {width} x {height} pixels" in printed
+    for source in ("ResNet18_Weights.IMAGENET1K_V1", "yolo11n.pt", "google/siglip2-so400m-patch14-384"):
+        assert f"{source}: cached at" in printed  # each model was checked, loaded and run (a failing cell raises)
+
+
+def test_camera_cell_without_a_camera_says_so_in_one_line_and_keeps_the_photo(monkeypatch, capsys):
+    monkeypatch.setattr(cvkit.camera, "in_colab", lambda: False)
+    monkeypatch.setattr(cvkit.camera, "local_camera_available", lambda camera=0: False)
+    photo = ROOT / "data" / "images" / "kitten.webp"
+    namespace = {"cvkit": cvkit, "PHOTO": photo}
+    exec(_camera_cell(), namespace)
+    lines = capsys.readouterr().out.splitlines()
+    with Image.open(photo) as original:
+        assert namespace["PHOTO"] == photo and namespace["image"].size == original.size
+    assert len(lines) == 2 and lines[0].startswith("camera_photo: no camera")
+
+
+def test_camera_cell_uses_the_cameras_photo(monkeypatch):
+    shot = Image.new("RGB", (64, 48), (200, 30, 30))
+    monkeypatch.setattr(cvkit, "camera_photo", lambda: shot)
+    namespace = {"cvkit": cvkit, "PHOTO": ROOT / "data" / "images" / "kitten.webp"}
+    exec(_camera_cell(), namespace)
+    assert namespace["image"].size == (64, 48) and namespace["image"].getpixel((0, 0)) == (200, 30, 30)
+
+
+def test_closing_table_quotes_only_class_names_the_models_have():
+    from torchvision.models import ResNet18_Weights
+
+    row = next(line for text in _cells(NOTEBOOK, "markdown") for line in text.splitlines()
+               if line.startswith("| **which names**"))
+    _, imagenet_cell, coco_cell, _ = [cell.strip() for cell in row.strip("|").split("|")]
+    imagenet = ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    coco = cvkit.read_labels("coco_classes.txt")
+    assert f"{len(imagenet):,} classes" in imagenet_cell and f"{len(coco)} classes" in coco_cell
+    quoted = re.findall(r'"([^"]+)"', imagenet_cell)
+    assert quoted[0] == "person" and "person" not in imagenet  # the cell says ImageNet has no plain "person"
+    assert set(quoted[1:]) <= set(imagenet) and quoted[1:]
+    assert re.findall(r'"([^"]+)"', coco_cell) == ["person"] and "person" in coco
