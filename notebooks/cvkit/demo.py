@@ -4,7 +4,7 @@ Three tabs: classify (Lab 1: top-5 of an uploaded, pasted or webcam image), dete
 or an upload, with `conf` and `iou` sliders), zero-shot (Lab 3: SigLIP 2's sigmoid scores for labels you type).
 Each function runs the lab's own pipeline with the kit's helpers; each model loads once, on first use of its tab, on
 the device and dtype the labs pick. `make demo` serves the page on this machine only (127.0.0.1); the notebook
-`live_demo.ipynb` shows it inline in Colab and Kaggle. Run it as `python -m cvkit.demo --help`.
+`05_live_demo.ipynb` shows it inline in Colab and Kaggle. Run it as `python -m cvkit.demo --help`.
 """
 
 from __future__ import annotations
