@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NEEDS_LABS = {4: (1, 2, 3)}  # notebook 04 runs one photo through the models of labs 1, 2 and 3
+NEEDS_LABS = {4: (1, 2, 3), 5: (1, 2, 3)}  # notebooks 04 and 05 use the models of labs 1, 2 and 3
 
 
 def preflight(labs: list[int]) -> list[str]:

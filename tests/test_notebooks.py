@@ -49,8 +49,8 @@ def _run_setup_cell(path: Path, monkeypatch, platform: str | None, repo: str = "
     return calls
 
 
-def test_there_are_three_labs_and_the_closing_notebook():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+def test_there_are_three_labs_the_closing_notebook_and_the_live_demo():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

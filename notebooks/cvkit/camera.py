@@ -50,6 +50,7 @@ async function takePhoto(quality, timeoutMs) {
   const div = document.createElement('div');
   const button = document.createElement('button');
   button.textContent = 'Capture';
+  const pressed = new Promise((resolve) => { button.onclick = () => resolve(true); });  // before the button shows
   const video = document.createElement('video');
   video.style.display = 'block';
   div.appendChild(button);
@@ -59,7 +60,7 @@ async function takePhoto(quality, timeoutMs) {
   await video.play();
   google.colab.output.setIframeHeight(document.documentElement.scrollHeight, true);
   const clicked = await Promise.race([
-    new Promise((resolve) => { button.onclick = () => resolve(true); }),
+    pressed,
     new Promise((resolve) => setTimeout(() => resolve(false), timeoutMs)),
   ]);
   let result = 'error:no photo taken within ' + Math.round(timeoutMs / 1000) + ' s';
