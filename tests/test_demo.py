@@ -384,3 +384,19 @@ def test_the_notebooks_setup_cell_keeps_colabs_gradio(monkeypatch):
     installs = [line for name, line in _run_setup_cell(NOTEBOOK, monkeypatch, "colab") if name == "pip"]
     gradio = [Requirement(arg.strip('"')) for arg in re.findall(r'"[^"]+"|\S+', installs[0]) if "gradio" in arg]
     assert len(gradio) == 1 and gradio[0].specifier.contains("6.24.0"), "Colab's gradio 6.24.0 must do"
+
+
+def test_the_server_gets_pythons_own_asyncio_run_where_nest_asyncio_replaced_it(monkeypatch):
+    import asyncio.runners
+
+    import uvicorn.server
+
+    def nested_run(main, *, debug=False):  # nest_asyncio's asyncio.run: no loop_factory, which uvicorn passes
+        raise AssertionError("uvicorn would call this and fail")
+
+    monkeypatch.setattr(uvicorn.server, "asyncio_run", nested_run)
+    live.serve_on_plain_asyncio()
+    if sys.version_info >= (3, 12):
+        assert uvicorn.server.asyncio_run is asyncio.runners.run
+    else:  # before 3.12 uvicorn uses a shim of its own, which nest_asyncio does not replace
+        assert uvicorn.server.asyncio_run is nested_run

@@ -13,6 +13,7 @@ import argparse
 import base64
 import html
 import io
+import sys
 import threading
 import time
 from collections import Counter
@@ -410,10 +411,25 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
     return demo
 
 
+def serve_on_plain_asyncio() -> None:
+    """Give uvicorn (gradio's web server) Python's own asyncio.run back where nest_asyncio replaced it.
+
+    Older Jupyter clients apply nest_asyncio, whose asyncio.run takes no `loop_factory`; uvicorn passes one on Python
+    3.12 and later, so the server thread would die and gradio would report that it found no free port.
+    """
+    import asyncio.runners
+
+    import uvicorn.server
+
+    if sys.version_info >= (3, 12) and uvicorn.server.asyncio_run is not asyncio.runners.run:
+        uvicorn.server.asyncio_run = asyncio.runners.run
+
+
 def launch_demo(demo: gr.Blocks, share: bool = False, port: int | None = None, host: str = "127.0.0.1",
                 block: bool = True, **kwargs: Any) -> Any:
     """Serve the app on `host` (this machine only by default) and `port` (the first free one from 7860); inline in a
     notebook. A public gradio.live link only with share=True. Returns what gr.Blocks.launch returns."""
+    serve_on_plain_asyncio()
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
                        max_file_size=MAX_FILE_SIZE, show_error=True, head=CAMERA_MESSAGE, **kwargs)
 
