@@ -90,3 +90,14 @@ def offline_attempts():
 
     yield attempts
     log.write_text(before)
+
+
+@pytest.fixture(scope="module")
+def pil_open_left_as_found():
+    """For modules that import ultralytics, which replaces PIL.Image.open for the whole process: put back what was
+    there afterwards, so later test modules see plain Pillow."""
+    from PIL import Image
+
+    found = Image.open
+    yield
+    Image.open = found

@@ -39,13 +39,7 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="module", autouse=True)
-def pil_open_left_as_found():
-    """Importing ultralytics (the detect tab loads it) replaces PIL.Image.open for the whole process; put back what
-    was there, so later test modules see plain Pillow."""
-    found = Image.open
-    yield
-    Image.open = found
+pytestmark = pytest.mark.usefixtures("pil_open_left_as_found")  # the detect tab imports ultralytics
 
 
 @pytest.fixture(scope="module")

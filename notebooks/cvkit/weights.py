@@ -161,8 +161,9 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
     """Point torch, Hugging Face and ultralytics at the kit's weight cache, if there is one; return what was set.
 
     Call it before the libraries load a model. Variables already set win. Nothing is written inside the cache. When the
-    cache holds every lab's weights, the libraries are switched to offline mode without asking the network; when some
-    are missing, one bounded probe decides whether they can be downloaded, and offline mode is set if not.
+    cache holds every model the labs load (LAB_WEIGHTS and MORE_WEIGHTS), the libraries are switched to offline mode
+    without asking the network; when some are missing, one bounded probe decides whether they can be downloaded, and
+    offline mode is set if not.
     """
     cache = Path(cache).expanduser().resolve() if cache is not None else kit_cache_dir()
     if not any((cache / name).is_dir() for name in ("torch", "huggingface", "ultralytics")):
@@ -173,7 +174,8 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
     applied = {key: value for key, value in wanted.items() if key not in os.environ}
     os.environ.update(applied)
     undecided = {key: "1" for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE") if key not in os.environ}
-    if undecided and (all(_complete_in_cache(source, cache) for source in LAB_WEIGHTS.values())
+    every = [*LAB_WEIGHTS.values(), *(source for more in MORE_WEIGHTS.values() for source in more)]
+    if undecided and (all(_complete_in_cache(source, cache) for source in every)
                       or why_unreachable("huggingface.co", timeout) is not None):
         os.environ.update(undecided)
         applied.update(undecided)
