@@ -610,12 +610,14 @@ def bench_fullsize(settings: Settings) -> list[dict]:
 
 
 def first_cells(notebook: Path) -> str:
-    """Source of the notebook's code cells up to and including the environment check (`device_report(`);
-    only the first code cell if there is no such check."""
+    """Source of the notebook's code cells up to and including the environment check (`device_report(`), as IPython
+    runs it; only the first code cell if there is no such check."""
     cells = ["".join(c["source"]) for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"]
              if c["cell_type"] == "code"]
     end = next((i for i, source in enumerate(cells) if "device_report(" in source), 0)
-    return "\n\n".join(cells[: end + 1])
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell("\n\n".join(cells[: end + 1]))  # `%pip` and `!git` as Python
 
 
 def bench_notebooks(settings: Settings) -> list[dict]:

@@ -176,7 +176,16 @@ def test_first_cells_stop_at_the_environment_check(tmp_path):
     cells += [{"cell_type": "code", "source": [src]} for src in ("import cvkit", "cvkit.device_report()", "heavy()")]
     notebook = tmp_path / "01_x.ipynb"
     notebook.write_text(json.dumps({"cells": cells}))
-    assert bench.first_cells(notebook) == "import cvkit\n\ncvkit.device_report()"
+    assert bench.first_cells(notebook) == "import cvkit\n\ncvkit.device_report()\n"
+
+
+def test_first_cells_turn_the_setup_cells_magics_into_python(tmp_path):
+    cells = [{"cell_type": "code", "source": ["if False:\n    %pip install -q x\n    !git clone y\ncvkit.device_report()"]}]
+    notebook = tmp_path / "01_x.ipynb"
+    notebook.write_text(json.dumps({"cells": cells}))
+    code = bench.first_cells(notebook)
+    compile(code, "first_cells", "exec")  # plain Python now
+    assert "get_ipython().run_line_magic('pip', 'install -q x')" in code and "get_ipython().system('git clone y')" in code
 
 
 def test_quick_lab2_run_finds_the_same_nonzero_boxes_on_both_paths(tmp_path):
