@@ -10,6 +10,19 @@ from pathlib import Path
 MARKER = "STANDIN"
 
 
+def hub_snapshot(hf_home: Path, model_id: str) -> Path:
+    """Make the hub-cache folders of `model_id` under `hf_home` (refs/main naming one snapshot); return the snapshot."""
+    import hashlib
+
+    repo = Path(hf_home) / "hub" / ("models--" + model_id.replace("/", "--"))
+    commit = hashlib.sha1(f"cvkit stand-in for {model_id}".encode()).hexdigest()  # any 40-hex id will do
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
 def install_all(root: Path) -> dict[str, str]:
     """Write every lab's stand-in under `root`; return the environment variables that point the libraries there."""
     from . import clip, fasterrcnn, resnet, siglip, yolo

@@ -23,13 +23,12 @@ Everything else is tiny (hidden size 32, one layer per tower, a few hundred toke
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import Counter
 from pathlib import Path
 
-from . import MARKER
+from . import MARKER, hub_snapshot
 from .siglip import training_text
 
 MODEL_ID = "openai/clip-vit-base-patch32"
@@ -156,12 +155,7 @@ def install_model(hf_home: Path) -> Path:
     """Write the stand-in into the hub cache under `hf_home`; return its snapshot folder."""
     import torch
 
-    repo = Path(hf_home) / "hub" / ("models--" + MODEL_ID.replace("/", "--"))
-    commit = hashlib.sha1(f"cvkit stand-in for {MODEL_ID}".encode()).hexdigest()  # any 40-hex id will do
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True, exist_ok=True)
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
+    snapshot = hub_snapshot(hf_home, MODEL_ID)
 
     from transformers import CLIPTokenizer
 

@@ -21,12 +21,11 @@ Everything else is tiny (hidden size 32, one layer per tower, a few hundred toke
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
 
-from . import MARKER
+from . import MARKER, hub_snapshot
 
 MODEL_ID = "google/siglip2-so400m-patch14-384"
 BASE_ID = "google/siglip2-base-patch16-224"
@@ -142,12 +141,7 @@ def install_model(hf_home: Path, model_id: str = MODEL_ID) -> Path:
     from transformers import SiglipImageProcessor
 
     image_size, patch_size = GEOMETRY[model_id]
-    repo = Path(hf_home) / "hub" / ("models--" + model_id.replace("/", "--"))
-    commit = hashlib.sha1(f"cvkit stand-in for {model_id}".encode()).hexdigest()  # any 40-hex id will do
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True, exist_ok=True)
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
+    snapshot = hub_snapshot(hf_home, model_id)
 
     tokenizer = _tokenizer()
     image_processor = SiglipImageProcessor(
