@@ -218,8 +218,12 @@ def test_the_webcam_stream_comes_back_with_boxes_and_frames_per_second(page, url
     page.get_by_role("button", name="capture photo").click()  # "Record": starts the stream
     text = page.locator("#detect-camera-text textarea")
     page.wait_for_function("e => /frames per second/.test(e.value)", arg=text.element_handle(), timeout=WAIT_MS)
-    boxes = page.locator("#detect-camera-boxes img")
-    size = boxes.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
+    # The stream replaces the image's source with each frame, which would cancel a pending img.decode(): poll instead
+    # until the image shown at that moment is fully loaded, and read its size then.
+    size = page.wait_for_function(
+        "() => { const img = document.querySelector('#detect-camera-boxes img');"
+        " return img?.complete && img.naturalWidth > 0 && [img.naturalWidth, img.naturalHeight]; }",
+        timeout=WAIT_MS).json_value()
     camera = page.locator("#detect-camera video").evaluate("v => [v.videoWidth, v.videoHeight]")
 
     assert size == camera and size[0] > 0, "the annotated frame has the camera's size"
