@@ -48,12 +48,16 @@ def snapshot(hf_home) -> Path:
     return siglip.snapshot_dir(hf_home)
 
 
-@pytest.fixture(scope="module")
-def model_and_processor(snapshot):
+def _model_and_processor(snapshot: Path) -> tuple:
+    """The model (float32, eval mode) and processor that the stand-in snapshot holds."""
     from transformers import AutoModel, AutoProcessor
 
-    model = AutoModel.from_pretrained(snapshot, dtype=torch.float32).eval()
-    return model, AutoProcessor.from_pretrained(snapshot)
+    return AutoModel.from_pretrained(snapshot, dtype=torch.float32).eval(), AutoProcessor.from_pretrained(snapshot)
+
+
+@pytest.fixture(scope="module")
+def model_and_processor(snapshot):
+    return _model_and_processor(snapshot)
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +72,7 @@ def clip_snapshot(hf_home) -> Path:
 
 @pytest.fixture(scope="module")
 def clip_and_processor(clip_snapshot):
-    from transformers import AutoModel, AutoProcessor
-
-    model = AutoModel.from_pretrained(clip_snapshot, dtype=torch.float32).eval()
-    return model, AutoProcessor.from_pretrained(clip_snapshot)
+    return _model_and_processor(clip_snapshot)
 
 
 @pytest.fixture(scope="module")
