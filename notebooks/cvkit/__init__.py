@@ -18,11 +18,11 @@ from .classify import (
 from .data import DATA_DIR, read_class_sets, read_labels, sample_images
 from .detect import check_iou_matrix, check_people_threshold, draw_boxes, show_score_maps, timed_runs
 from .env import device_report, in_colab, in_kaggle, pick_device, pick_dtype
-from .errors import KitError, use_short_errors
+from .errors import KitError
 from .images import load_image
 from .notebook import setup_notebook
 from .plots import show_grid
-from .weights import check_weights, explain_load_errors, explain_oom, use_kit_cache
+from .weights import check_weights, explain_load_errors, explain_oom
 from .zeroshot import (
     check_sigmoid_scores,
     check_softmax_scores,
@@ -33,10 +33,10 @@ from .zeroshot import (
 )
 
 __all__ = [
-    "KitError", "use_short_errors", "setup_notebook",
+    "KitError", "setup_notebook",
     "in_colab", "in_kaggle", "pick_device", "pick_dtype", "device_report",
     "DATA_DIR", "sample_images", "read_labels", "read_class_sets", "load_image", "show_grid",
-    "use_kit_cache", "check_weights", "explain_load_errors", "explain_oom",
+    "check_weights", "explain_load_errors", "explain_oom",
     "camera_photo", "colab_camera_frame", "has_display", "local_camera_available",
     "to_picture", "show_crops", "pad_to_keep_whole", "top5_table", "classification_scorecard", "highlight_hits",
     "show_heatmap", "show_feature_maps", "show_cams", "check_convolution", "check_top5", "check_gradcam",
