@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .checks import report_check
-from .core import KitError
+from .errors import KitError
 
 __all__ = ["show_score_maps", "draw_boxes", "timed_runs", "check_iou_matrix", "check_people_threshold"]
 
