@@ -16,7 +16,7 @@ help:
 	@echo "make browser   install Chromium for the browser tests where none is found (as root: apt-get install chromium);"
 	@echo "            without one, make test skips them (CVKIT_REQUIRE_BROWSER=1 makes that a failure, as in CI)"
 	@echo "make weights [CACHE=dir] [WITH_BASE=1]   fetch every lab's real weights once into .cache/ (then no network)"
-	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
+	@echo "make bench [BENCH_ARGS=...]  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
 	@echo "make colab [REPO=owner/name]  stamp the GitHub repository (default: the origin remote) into badges and setup cells"
 	@echo "make student [REPO=owner/name] [BRANCH=name]  write the student edition (no solutions, answers or outputs) to build/student/"
 
@@ -33,7 +33,7 @@ run: setup
 	$(BIN)/python scripts/run_notebooks.py
 
 bench: setup
-	PYTHONPATH=$(CURDIR)/tests $(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 test: setup
 	$(BIN)/ruff check --quiet .

@@ -59,6 +59,10 @@ def pytest_configure(config):
         "PYTHONWARNINGS": "ignore::DeprecationWarning",
         **environment(root),
     })
+    if config.getoption("numprocesses", None):
+        # Workers already keep every core busy: a second torch thread per process (workers, kernels, subprocesses)
+        # would only wait for a core, and OpenMP's waiting threads spin, which costs the run several times the CPU.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.pop("CVKIT_NET_LOG", None)  # a log file named by hand would take every process's attempts
     sys.path.insert(0, str(NONET))
     import netguard  # the others get it through sitecustomize

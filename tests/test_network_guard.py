@@ -47,6 +47,13 @@ def test_this_test_run_is_guarded_too():
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["YOLO_OFFLINE"] == "1"
 
 
+def test_offline_attempts_lists_those_of_the_processes_the_test_started(offline_attempts):
+    code = "import socket\ntry:\n socket.getaddrinfo('example.org', 443)\nexcept OSError:\n print('refused')"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)  # this run's env
+    assert child.stdout.strip() == "refused"
+    assert [attempt.split(": ", 1)[1] for attempt in offline_attempts()] == ["name lookup of example.org"]
+
+
 # Two tests for an inner run on two workers: the first expects refused attempts and holds its fixture open until
 # the second, on the other worker, has tried a connection of its own.
 EXPECTING = '''
