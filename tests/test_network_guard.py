@@ -100,7 +100,7 @@ def test_an_attempt_on_one_worker_fails_the_run_while_another_workers_test_expec
     env = {key: value for key, value in os.environ.items()
            if key not in ("CVKIT_STANDINS_ROOT", "CVKIT_NET_LOG_DIR", "CVKIT_NET_LOG", "PYTEST_CURRENT_TEST")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
-    inner = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-n", "2",
+    inner = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-p", "no:nbval", "-n", "2",
                             "--dist", "loadfile", "-q", "test_expecting.py", "test_trying.py"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert "2 passed" in inner.stdout, inner.stdout[-3000:] + inner.stderr[-3000:]
