@@ -33,6 +33,7 @@ NOTEBOOK_STANDINS = {
 MODULE_STANDINS = {
     "test_classify.py": ("resnet",),
     "test_detect.py": ("yolo", "fasterrcnn"),
+    "test_detect_notebook.py": ("yolo", "fasterrcnn"),
     "test_zeroshot.py": ("siglip", "clip"),
     "test_weights.py": ("resnet", "yolo", "siglip"),
     "test_demo.py": ("resnet", "yolo", "siglip"),
