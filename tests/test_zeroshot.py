@@ -294,6 +294,13 @@ def test_text_features_are_the_text_towers_output_for_64_token_prompts(model_and
     assert torch.allclose(feats, direct, atol=1e-6)
 
 
+def test_the_text_towers_pooler_output_is_what_text_features_returns(model_and_processor):
+    model, processor = model_and_processor  # Exercise 2's hint: model.text_model(...).pooler_output, in every version
+    with torch.inference_mode():
+        pooled = model.text_model(**cvkit.tokenize_prompts(processor, SEASONS)).pooler_output
+    assert torch.allclose(pooled, cvkit.text_features(model, processor, SEASONS), atol=1e-6)
+
+
 def test_text_features_send_all_prompts_through_the_text_tower_in_one_call(model_and_processor, spies):
     model, processor = model_and_processor
     image_spy, text_spy = spies
