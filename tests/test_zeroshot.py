@@ -729,7 +729,7 @@ def test_real_weights_check_asks_for_the_raccoon_among_the_notebooks_new_labels(
     assert realweights.LAB3_NEW_LABELS == _notebook_constant("NEW_LABELS")
 
 
-# What the notebook's cells computed, read in its kernel after a run with the smaller model (appended to the last cell):
+# What the notebook's cells computed, read in its kernel after a run (appended to the last cell):
 # the guarantees that used to stand as asserts in the student's cells, and the exercise checks fed the lab's own values.
 INSPECT = r'''
 import json as _json
@@ -780,43 +780,50 @@ print("INSPECT " + _json.dumps({"facts": _facts, "gamed": _gamed, "faces": list(
 LAST_LINE = "display(mine.round(3))"  # the notebook's last code line (Exercise 6)
 
 
-@pytest.fixture(scope="module")
-def smaller_model_run(tmp_path_factory):
-    """The notebook run with the smaller model and two face photos, then INSPECT in its kernel: (notebook, facts)."""
+FACE = ROOT / "data" / "images" / "face_astronaut_happy.png"
+RUNS = {  # the model the lab loads -> what the run changes in the notebook, besides the face photos and INSPECT
+    siglip.MODEL_ID: {},  # the lab as committed
+    siglip.BASE_ID: {f'MODEL_ID = "{siglip.MODEL_ID}"': f'MODEL_ID = "{siglip.BASE_ID}"'},  # the swap its text suggests
+}
+
+
+@pytest.fixture(scope="module", params=list(RUNS), ids=lambda model_id: f"run with {model_id}")
+def lab_run(request, tmp_path_factory):
+    """The notebook run with one model and two face photos, then INSPECT in its kernel: (model id, notebook, report)."""
     from nbrun import execute_with
 
-    root = tmp_path_factory.mktemp("smaller-model")
-    env = siglip.install(root, (siglip.BASE_ID,))  # the smaller model only: the notebook must not need the other
-    clip.install(root)  # and CLIP, for section 12
-    face = ROOT / "data" / "images" / "face_astronaut_happy.png"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HOME", env["HF_HOME"])
+        if request.param == siglip.BASE_ID:  # the smaller model only: the notebook must not need the other
+            root = tmp_path_factory.mktemp("smaller-model")
+            patch.setenv("HF_HOME", siglip.install(root, (siglip.BASE_ID,))["HF_HOME"])
+            clip.install(root)  # and CLIP, for section 12
         nb = execute_with(NOTEBOOK.name, {
-            'MODEL_ID = "google/siglip2-so400m-patch14-384"': 'MODEL_ID = "google/siglip2-base-patch16-224"',
+            **RUNS[request.param],
             'MY_FACES = {"happy": cvkit.DATA_DIR / "images" / "face_mariachi_happy.png"}':
-                f"MY_FACES = {{'happy': {str(face)!r}, 'sad': {str(face)!r}}}",
+                f"MY_FACES = {{'happy': {str(FACE)!r}, 'sad': {str(FACE)!r}}}",
             LAST_LINE: LAST_LINE + "\n" + INSPECT,
         })
     printed = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     report = next(line for text in printed for line in text.splitlines() if line.startswith("INSPECT "))
-    return nb, json.loads(report[len("INSPECT "):])
+    return request.param, nb, json.loads(report[len("INSPECT "):])
 
 
-def test_notebook_prints_the_smaller_models_input_size(smaller_model_run):
-    nb, _ = smaller_model_run
+def test_notebook_prints_the_input_size_of_the_model_it_loads(lab_run):
+    model_id, nb, _ = lab_run
     printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "224 x 224 pixels in 16 x 16-pixel patches, 14 x 14 = 196 patches" in printed
+    assert {siglip.MODEL_ID: "384 x 384 pixels in 14 x 14-pixel patches, 27 x 27 = 729 patches",
+            siglip.BASE_ID: "224 x 224 pixels in 16 x 16-pixel patches, 14 x 14 = 196 patches"}[model_id] in printed
 
 
-def test_notebook_scores_the_face_photos_given_without_a_camera(smaller_model_run):
-    nb, report = smaller_model_run
+def test_notebook_scores_the_face_photos_given_without_a_camera(lab_run):
+    _, nb, report = lab_run
     face_cell = next(c for c in nb.cells if c.cell_type == "code" and "MY_FACES = {'happy'" in c.source)
     assert any("text/html" in o.get("data", {}) for o in face_cell.outputs), "no table of the face photos"
     assert report["faces"] == ["happy", "sad"] and report["facts"]["faces: a row per face photo"]
 
 
-def test_every_check_cell_says_correct_to_the_solutions(smaller_model_run):
-    nb, _ = smaller_model_run
+def test_every_check_cell_says_correct_to_the_solutions(lab_run):
+    _, nb, _ = lab_run
     checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
     assert len(checks) == 2
     for cell in checks:
@@ -824,8 +831,8 @@ def test_every_check_cell_says_correct_to_the_solutions(smaller_model_run):
         assert re.fullmatch(r"Exercise \w+: correct\n", said), (cell.source, said)
 
 
-def test_every_check_says_not_yet_to_values_the_lab_computed(smaller_model_run):
-    _, report = smaller_model_run
+def test_every_check_says_not_yet_to_values_the_lab_computed(lab_run):
+    _, _, report = lab_run
     assert len(report["gamed"]) == 5 and not any(report["gamed"].values()), report["gamed"]
 
 
@@ -841,8 +848,8 @@ FACTS = ["device and dtype", "model is SigLIP in dtype", "images are RGB, one pe
 
 
 @pytest.mark.parametrize("fact", FACTS)
-def test_notebook_variables_after_a_run(smaller_model_run, fact):
-    _, report = smaller_model_run
+def test_notebook_variables_after_a_run(lab_run, fact):
+    _, _, report = lab_run
     assert report["facts"][fact] is True
 
 
