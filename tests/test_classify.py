@@ -320,13 +320,13 @@ NOTEBOOK = ROOT / "notebooks" / "01_image_classification.ipynb"
 MODEL_LINE = "models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1"
 SAMPLES_LINE = "samples = cvkit.sample_images(1)"
 LAST_CHECK = "cvkit.check_gradcam(my_gradcam, model, model.layer4)"  # the lab's variables are kept after it
-RUNS = {  # run name -> (the edits a student would make, the number of residual blocks of its model)
-    "resnet18": ({}, 8),
+RUNS = {  # run name -> (the edits a student would make, what section 4 prints, the model's residual blocks)
+    "resnet18": ({}, "ResNet18_Weights.IMAGENET1K_V1: 11.7 M parameters, 1000 classes", 8),
     "resnet50-v2": ({
         MODEL_LINE: "models.resnet50, models.ResNet50_Weights.IMAGENET1K_V2",
         # two images keep the run short: the tabby for the convolution, the hammer for the crop section
         SAMPLES_LINE: 'samples = [s for s in cvkit.sample_images(1) if s.name in ("tabby_cat", "hammer")]',
-    }, 16),
+    }, "ResNet50_Weights.IMAGENET1K_V2: 25.6 M parameters, 1000 classes", 16),
 }
 KEPT = {  # name -> the expression the notebook's kernel evaluates, once the lab and its exercises have run
     "device": "str(device)", "dtype": "str(dtype)", "sample_names": "[s.name for s in samples]",
@@ -342,15 +342,15 @@ KEPT = {  # name -> the expression the notebook's kernel evaluates, once the lab
 
 @pytest.fixture(scope="module", params=list(RUNS))
 def lab(request, tmp_path_factory):
-    """(the executed notebook, its variables named in KEPT, the run's number of residual blocks), for the lab's model
-    and for ResNet-50 V2 swapped in; the variables are saved by code added after the last exercise check."""
+    """(the executed notebook, its variables named in KEPT, the run's RUNS entry), for the lab's model and for
+    ResNet-50 V2 swapped in; the variables are saved by code added after the last exercise check."""
     from nbrun import execute_with
 
-    edits, blocks = RUNS[request.param]
+    edits = RUNS[request.param][0]
     saved = tmp_path_factory.mktemp(request.param) / "kept.pt"
     keep = f"\nimport torch as _torch\n_torch.save({{{', '.join(f'{k!r}: {v}' for k, v in KEPT.items())}}}, {str(saved)!r})"
     nb = execute_with(NOTEBOOK.name, {**edits, LAST_CHECK: LAST_CHECK + keep})
-    return nb, torch.load(saved, weights_only=False), blocks
+    return nb, torch.load(saved, weights_only=False), RUNS[request.param]
 
 
 def _printed(nb, tag=None) -> list[str]:
@@ -359,7 +359,7 @@ def _printed(nb, tag=None) -> list[str]:
             if cell.cell_type == "code" and (tag is None or tag in cell.metadata.get("tags", []))]
 
 
-def test_lab_runs_on_a_device_and_dtype_it_picked(lab):
+def test_lab_runs_on_cpu_or_cuda_in_float16_bfloat16_or_float32(lab):
     _, kept, _ = lab
     assert kept["device"] in ("cpu", "cuda") or kept["device"].startswith("cuda:")
     assert kept["dtype"] in ("torch.float16", "torch.bfloat16", "torch.float32")
@@ -377,10 +377,8 @@ def test_lab_edge_map_has_the_grayscale_images_shape(lab):
 
 
 def test_lab_model_has_the_parameters_its_weights_metadata_names(lab):
-    nb, kept, blocks = lab
-    assert kept["n_params"] == kept["meta_params"]
-    if blocks == 16:  # the swapped-in model says what it is
-        assert "ResNet50_Weights.IMAGENET1K_V2: 25.6 M parameters" in "".join(_printed(nb))
+    nb, kept, (_, says, _) = lab
+    assert kept["n_params"] == kept["meta_params"] and says in "".join(_printed(nb))
 
 
 def test_lab_model_input_is_a_float32_square_of_the_weights_crop_size(lab):
@@ -412,7 +410,7 @@ def test_lab_scorecard_counts_every_top1_hit_as_a_top5_hit(lab):
 
 
 def test_lab_measures_every_residual_block_on_every_image(lab):
-    nb, kept, blocks = lab
+    nb, kept, (*_, blocks) = lab
     assert len(kept["blocks"]) == blocks and f"{blocks} residual blocks" in "".join(_printed(nb))
     ratios = kept["ratios"]
     assert ratios.shape == (blocks, len(kept["image_names"])) and (ratios.to_numpy() >= 0).all()
@@ -483,9 +481,10 @@ def _notebook():
     return nbformat.read(NOTEBOOK, as_version=4)
 
 
-def _parts(nb) -> list[tuple[str, str, object]]:
-    """(part, heading, cell) for each markdown piece and code cell: "core", "going further" (under a heading that says
-    so, until the next heading of its level or above) or "after class" (the questionnaire)."""
+def _parts(nb) -> list[tuple[str, str, str]]:
+    """(part, cell type, text) for each code cell and each heading's piece of a markdown cell, the part being "core",
+    "going further" (under a heading that says so, until the next heading of its level or above) or "after class"
+    (the questionnaire)."""
     parts, marked, after = [], {2: False, 3: False}, False
     for cell in nb.cells:
         pieces = re.split(r"(?m)^(?=#{2,3} )", cell.source) if cell.cell_type == "markdown" else [cell.source]
@@ -522,10 +521,12 @@ def test_sections_after_the_check_of_the_predictions_are_marked_going_further():
 
 def test_plan_gives_minutes_to_every_section_in_the_part_its_heading_names():
     nb = _notebook()
+    rows = re.findall(r"(?m)^\| (core|going further|after class) \| (.*?) \| (\d+) \|$", nb.cells[0].source)
+    assert rows and all(int(minutes) > 0 for *_, minutes in rows)
     planned = {}
-    for part, what, minutes in re.findall(r"(?m)^\| (core|going further|after class) \| (.*?) \| (\d+) \|$", nb.cells[0].source):
+    for part, what, _ in rows:
         numbers = re.match(r"(\d+)(?: to (\d+))?\. ", what)
-        if numbers and int(minutes) > 0:
+        if numbers:
             planned.update(dict.fromkeys(range(int(numbers[1]), int(numbers[2] or numbers[1]) + 1), part))
     sections = {int(n): part for part, kind, piece in _parts(nb) if kind == "markdown"
                 for n in re.findall(r"(?m)^## (\d+)\. ", piece)}
