@@ -55,14 +55,14 @@ def test_crop_box_is_the_part_of_the_image_the_weights_transforms_keep(weights, 
     image = _x_ramp(*size)
     kept = TF.center_crop(TF.resize(image, preprocess.resize_size), preprocess.crop_size)
     first, last = np.asarray(kept)[0, [0, -1], 0] / 255 * (size[0] - 1)  # the kept columns, in original pixels
-    left, top, right, bottom = cvkit.crop_box(size, preprocess)
+    left, top, right, bottom = cvkit.classify.crop_box(size, preprocess)
     assert abs(left - first) < 3 and abs(right - 1 - last) < 3
     assert bottom - top == pytest.approx(right - left) and (top + bottom) / 2 == pytest.approx(size[1] / 2)
 
 
 def test_show_crops_dims_what_the_crop_drops_and_keeps_the_rest(monkeypatch):
     shown = []
-    monkeypatch.setattr(cvkit.core, "show_grid", lambda images, titles=None, **kw: shown.extend(images))
+    monkeypatch.setattr(cvkit.plots, "show_grid", lambda images, titles=None, **kw: shown.extend(images))
     image = Image.new("RGB", (400, 200), (200, 200, 200))
     cvkit.show_crops([image], WEIGHTS.transforms(), ["grey"])
     pixels = np.asarray(shown[0])

@@ -238,7 +238,7 @@ def build_model(architecture: str = "yolo11n.yaml"):
 def install(root: Path) -> dict[str, str]:
     """Write the stand-ins under <root>/ultralytics; return {"YOLO_CONFIG_DIR": ..., "YOLO_OFFLINE": "1"}.
 
-    The layout is the kit cache's (cvkit.kit_cache_env): Ultralytics/settings.json with the fonts, and weights/.
+    The layout is the kit cache's (cvkit.weights.kit_cache_env): Ultralytics/settings.json with the fonts, and weights/.
     """
     root = Path(root).resolve() / "ultralytics"
     env = {"YOLO_CONFIG_DIR": str(root), "YOLO_OFFLINE": "1"}
