@@ -551,11 +551,6 @@ def test_counting_boxes_above_a_threshold_of_a_low_threshold_run_equals_running_
         assert torch.equal(run.xyxy, low.xyxy[above]) and torch.equal(run.cls, low.cls[above])
 
 
-def test_notebook_installs_the_ultralytics_version_of_requirements():
-    pin = re.search(r"^ultralytics==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE).group(1)
-    assert re.search(rf"\bultralytics=={re.escape(pin)}(\s|$)", notebook_cell("import cvkit"))
-
-
 # ------------------------------------------------------------------ the real-time cell
 
 
