@@ -7,10 +7,11 @@ from pathlib import Path
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def execute_with(name: str, replace: dict[str, str], timeout: int = 600):
+def execute_with(name: str, replace: dict[str, str], timeout: int = 600, then: str | None = None):
     """Run notebooks/<name> in its own folder after replacing each key by its value in the code cells; return it.
 
     Each key must occur in the code exactly once, so that a test cannot pass because the notebook changed under it.
+    `then`: code run in the same kernel after the last cell (to save or inspect the notebook's variables).
     A failing cell raises nbclient's CellExecutionError, naming the cell and the error.
     """
     import nbformat
@@ -24,5 +25,7 @@ def execute_with(name: str, replace: dict[str, str], timeout: int = 600):
         count = sum(cell.source.count(old) for cell in hits)
         assert count == 1, f"{name}: expected {old!r} once in the code cells, found it {count} times"
         hits[0].source = hits[0].source.replace(old, new)
+    if then is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(then))
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb

@@ -319,7 +319,7 @@ def test_check_gradcam_says_what_is_wrong_without_raising(random_resnet, my_grad
 NOTEBOOK = ROOT / "notebooks" / "01_image_classification.ipynb"
 MODEL_LINE = "models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1"
 SAMPLES_LINE = "samples = cvkit.sample_images(1)"
-LAST_CHECK = "cvkit.check_gradcam(my_gradcam, model, model.layer4)"  # the lab's variables are kept after it
+
 RUNS = {  # run name -> (the edits a student would make, what section 4 prints, the model's residual blocks)
     "resnet18": ({}, "ResNet18_Weights.IMAGENET1K_V1: 11.7 M parameters, 1000 classes", 8),
     "resnet50-v2": ({
@@ -343,13 +343,13 @@ KEPT = {  # name -> the expression the notebook's kernel evaluates, once the lab
 @pytest.fixture(scope="module", params=list(RUNS))
 def lab(request, tmp_path_factory):
     """(the executed notebook, its variables named in KEPT, the run's RUNS entry), for the lab's model and for
-    ResNet-50 V2 swapped in; the variables are saved by code added after the last exercise check."""
+    ResNet-50 V2 swapped in; the variables are saved by code run after the last cell."""
     from nbrun import execute_with
 
     edits = RUNS[request.param][0]
     saved = tmp_path_factory.mktemp(request.param) / "kept.pt"
-    keep = f"\nimport torch as _torch\n_torch.save({{{', '.join(f'{k!r}: {v}' for k, v in KEPT.items())}}}, {str(saved)!r})"
-    nb = execute_with(NOTEBOOK.name, {**edits, LAST_CHECK: LAST_CHECK + keep})
+    keep = f"import torch as _torch\n_torch.save({{{', '.join(f'{k!r}: {v}' for k, v in KEPT.items())}}}, {str(saved)!r})"
+    nb = execute_with(NOTEBOOK.name, edits, then=keep)
     return nb, torch.load(saved, weights_only=False), RUNS[request.param]
 
 

@@ -24,20 +24,10 @@ from standins import yolo as yolo_standin
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_object_detection.ipynb"
 WEIGHTS = list(yolo_standin.ARCHITECTURES)  # yolo11n.pt (the lab's), yolo11s.pt (its exercise's)
+pytestmark = pytest.mark.usefixtures("pil_open_left_as_found")  # ultralytics replaces PIL.Image.open
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pil_open_left_as_found():
-    """Importing ultralytics replaces PIL.Image.open for the whole process (the replacement tries to pip-install
-    pi-heif whenever Pillow cannot identify a file); put back what was there, so later test modules see plain Pillow."""
-    from PIL import Image
-
-    found = Image.open
-    yield
-    Image.open = found
 
 
 @pytest.fixture(scope="module")

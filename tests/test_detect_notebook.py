@@ -27,20 +27,13 @@ RUNS = {
 
 
 def execute_keeping(replace: dict[str, str], keep: list[str], dump) -> tuple[nbformat.NotebookNode, dict]:
-    """Run the lab with each key of `replace` (found once in the code) replaced by its value, as nbrun.execute_with
-    does, then pickle the variables `keep` and the model's task; return the executed notebook and those variables."""
-    from nbclient import NotebookClient
+    """Run the lab with `replace` made (nbrun.execute_with), then pickle the variables `keep` and the model's task;
+    return the executed notebook and those variables."""
+    from nbrun import execute_with
 
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    for old, new in replace.items():
-        hits = [cell for cell in code if old in cell.source]
-        assert sum(cell.source.count(old) for cell in hits) == 1, f"expected {old!r} once in the code cells"
-        hits[0].source = hits[0].source.replace(old, new)
-    nb.cells.append(nbformat.v4.new_code_cell(
+    nb = execute_with(NOTEBOOK.name, replace, then=(
         f"import pickle\nwith open({str(dump)!r}, 'wb') as handle:\n"
         f"    pickle.dump({{'task': model.task, **{{k: globals()[k] for k in {keep!r}}}}}, handle)"))
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     with open(dump, "rb") as handle:
         return nb, pickle.load(handle)
 
