@@ -7,8 +7,11 @@ from pathlib import Path
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def execute_with(name: str, replace: dict[str, str], timeout: int = 600):
+def execute_with(name: str, replace: dict[str, str], timeout: int = 600, append: str | None = None):
     """Run notebooks/<name> in its own folder after replacing each key by its value in the code cells; return it.
+
+    `append`: the source of a code cell run after the notebook's own, to inspect its variables (the cell's output
+    is the last one of the returned notebook).
 
     Each key must occur in the code exactly once, so that a test cannot pass because the notebook changed under it.
     A failing cell raises nbclient's CellExecutionError, naming the cell and the error.
@@ -24,5 +27,7 @@ def execute_with(name: str, replace: dict[str, str], timeout: int = 600):
         count = sum(cell.source.count(old) for cell in hits)
         assert count == 1, f"{name}: expected {old!r} once in the code cells, found it {count} times"
         hits[0].source = hits[0].source.replace(old, new)
+    if append is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(append))
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
