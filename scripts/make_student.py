@@ -30,9 +30,9 @@ nested markers; a solution marker that is not alone on its line or is outside a 
 marker outside a markdown cell, or "BEGIN/END ANSWER" written in any other way; a cell tagged `exercise` that is not code
 or holds no solution block; an exercise cell with no `### Exercise N:` heading above it, or a block with no goal.
 
-The setup cells clone the repository named in their REPO constant: `--repo owner/name` stamps the student edition's badges
-and setup cells with another repository (scripts/stamp_colab.py's `stamp`), `--branch NAME` points its badges at that
-branch and makes its setup cells clone that branch.
+The setup cells install the kit from the repository named in their `git+https://github.com/owner/name` line:
+`--repo owner/name` stamps the student edition's badges and setup cells with another repository (scripts/stamp_colab.py's
+`stamp`), `--branch NAME` points its badges at that branch and makes its setup cells install from that branch.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ ANSWER_MARKER = re.compile(r"<!--[ \t]*(BEGIN|END) ANSWER[ \t]*-->")
 HEADING = re.compile(r"^#+[ \t]+Exercise[ \t]+(\w+)[ \t]*:.*$", re.MULTILINE)
 YOUR_CODE = re.compile(r"[ \t]*#[ \t]*YOUR CODE:[ \t]*(.*?)\s*")
 BADGE_BRANCH = re.compile(r"((?:colab\.research\.google\.com/github|src=https://github\.com)/[\w.-]+/[\w.-]+/blob/)[\w.-]+/")
-CLONE = re.compile(r"(git clone )(?=[^\n]*https://github\.com/\{REPO\})")
+INSTALL_FROM = re.compile(r"(git\+https://github\.com/[\w-]+/[\w.-]+?)(@[\w.-]+)?(?=\")")
 REPO_NAME = re.compile(r"[\w.-]+/[\w.-]+")
 BRANCH_NAME = re.compile(r"\w[\w.-]*")
 
@@ -160,26 +160,26 @@ def remove_answers(source: str, where: str) -> str:
 
 
 def stamp_edition(nb, name: str, repo: str | None, branch: str | None) -> None:
-    """Stamp `repo` into the badges and setup cells of `nb`, and make them open and clone `branch`."""
+    """Stamp `repo` into the badges and setup cells of `nb`, and make them open and install from `branch`."""
     if repo is not None:
         if not REPO_NAME.fullmatch(repo):
             raise EditionError(f"--repo must look like owner/name, not {repo!r}")
         for cell in nb.cells:
             cell.source = stamp(cell.source, repo)
-        if not any(f'REPO = "{repo}"' in cell.source for cell in nb.cells if cell.cell_type == "code"):
-            raise EditionError(f'{name}: no setup cell with a line REPO = "owner/name" to stamp')
+        if not any(f"git+https://github.com/{repo}" in cell.source for cell in nb.cells if cell.cell_type == "code"):
+            raise EditionError(f"{name}: no setup cell line installing the kit from git+https://github.com/... to stamp")
     if branch is not None:
         if not BRANCH_NAME.fullmatch(branch):
             raise EditionError(f"--branch must be a branch name of letters, digits, '_', '.' and '-', not {branch!r}")
-        badges = clones = 0
+        badges = installs = 0
         for cell in nb.cells:
             cell.source, found = BADGE_BRANCH.subn(rf"\g<1>{branch}/", cell.source)
             badges += found
             if cell.cell_type == "code":
-                cell.source, found = CLONE.subn(rf"\g<1>--branch {branch} ", cell.source)
-                clones += found
-        if not badges or not clones:
-            missing = "Colab or Kaggle badge" if not badges else "setup cell line 'git clone ... https://github.com/{REPO}'"
+                cell.source, found = INSTALL_FROM.subn(rf"\g<1>@{branch}", cell.source)
+                installs += found
+        if not badges or not installs:
+            missing = "Colab or Kaggle badge" if not badges else "setup cell line installing git+https://github.com/..."
             raise EditionError(f"{name}: no {missing} to point at branch {branch}")
 
 

@@ -1,4 +1,5 @@
-"""Write the kit's GitHub repository (owner/name) into the notebooks' Colab and Kaggle badges and setup cells.
+"""Write the kit's GitHub repository (owner/name) into the notebooks' Colab and Kaggle badges and setup cells (the
+`%pip install "cvkit @ git+https://github.com/owner/name"` line).
 
 `make colab REPO=owner/name`, or `make colab` to take it from `git remote get-url origin`.
 """
@@ -12,13 +13,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BADGE = re.compile(r"((?:colab\.research\.google\.com/github|src=https://github\.com)/)[\w.-]+/[\w.-]+(/blob/)")
-CONSTANT = re.compile(r'(REPO = \\?")[\w.-]+/[\w.-]+(\\?")')
+INSTALL = re.compile(r"(git\+https://github\.com/)[\w-]+/[\w.-]+?(?=@|\\?\")")
 REMOTE = re.compile(r"github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 
 
 def stamp(text: str, repo: str) -> str:
-    """Replace every badge's owner/name and the setup cells' REPO constant by `repo`."""
-    return CONSTANT.sub(rf"\g<1>{repo}\g<2>", BADGE.sub(rf"\g<1>{repo}\g<2>", text))
+    """Replace every badge's owner/name and the repository the setup cells install the kit from by `repo`."""
+    return INSTALL.sub(rf"\g<1>{repo}", BADGE.sub(rf"\g<1>{repo}\g<2>", text))
 
 
 def repo_from_git() -> str | None:

@@ -1,10 +1,45 @@
-"""cvkit: the small helpers module shared by the three labs of the kit."""
+"""cvkit: the helpers the labs share. This lists what the notebooks use; the rest stays in its module."""
 
-from .camera import *  # noqa: F401,F403
-from .checks import *  # noqa: F401,F403
-from .classify import *  # noqa: F401,F403
-from .core import *  # noqa: F401,F403
-from .detect import *  # noqa: F401,F403
-from .download import *  # noqa: F401,F403
-from .weights import *  # noqa: F401,F403
-from .zeroshot import *  # noqa: F401,F403
+from .camera import camera_photo, colab_camera_frame, has_display, local_camera_available
+from .classify import (
+    check_convolution,
+    check_gradcam,
+    check_top5,
+    classification_scorecard,
+    highlight_hits,
+    pad_to_keep_whole,
+    show_cams,
+    show_crops,
+    show_feature_maps,
+    show_heatmap,
+    to_picture,
+    top5_table,
+)
+from .data import DATA_DIR, read_class_sets, read_labels, sample_images
+from .detect import check_iou_matrix, check_people_threshold, draw_boxes, show_score_maps, timed_runs
+from .env import device_report, in_colab, in_kaggle, pick_device, pick_dtype
+from .errors import KitError
+from .images import load_image
+from .notebook import setup_notebook
+from .plots import show_grid
+from .weights import check_weights, explain_load_errors, explain_oom
+from .zeroshot import (
+    check_sigmoid_scores,
+    check_softmax_scores,
+    image_features,
+    plot_heatmap,
+    text_features,
+    tokenize_prompts,
+)
+
+__all__ = [
+    "KitError", "setup_notebook",
+    "in_colab", "in_kaggle", "pick_device", "pick_dtype", "device_report",
+    "DATA_DIR", "sample_images", "read_labels", "read_class_sets", "load_image", "show_grid",
+    "check_weights", "explain_load_errors", "explain_oom",
+    "camera_photo", "colab_camera_frame", "has_display", "local_camera_available",
+    "to_picture", "show_crops", "pad_to_keep_whole", "top5_table", "classification_scorecard", "highlight_hits",
+    "show_heatmap", "show_feature_maps", "show_cams", "check_convolution", "check_top5", "check_gradcam",
+    "draw_boxes", "show_score_maps", "timed_runs", "check_iou_matrix", "check_people_threshold",
+    "tokenize_prompts", "image_features", "text_features", "plot_heatmap", "check_sigmoid_scores", "check_softmax_scores",
+]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .core import in_colab
+from .env import in_colab
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -39,7 +39,7 @@ def crop_box(size: tuple[int, int], preprocess: Any) -> tuple[float, float, floa
 def show_crops(images: Sequence[Image.Image], preprocess: Any, titles: Sequence[str] | None = None,
                ncols: int = 6, size: float = 2.6) -> None:
     """Show each image with what the centre crop of `preprocess` throws away dimmed and the kept square framed."""
-    from .core import show_grid
+    from .plots import show_grid
 
     framed = []
     for image in images:

@@ -24,7 +24,10 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from .core import KitError, load_image, pick_device, pick_dtype, pil_open, read_class_sets
+from .data import read_class_sets
+from .env import pick_device, pick_dtype
+from .errors import KitError
+from .images import load_image, pil_open
 from .weights import LAB_WEIGHTS, check_weights, explain_load_errors, explain_oom, use_kit_cache, weights_name
 from .zeroshot import image_features, text_features
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .checks import report_check
-from .core import KitError
+from .errors import KitError
 
-__all__ = ["show_score_maps", "draw_boxes", "timed_runs", "check_iou_matrix", "check_people_threshold"]
+__all__ = ["show_score_maps", "draw_boxes", "timed_runs", "check_box_iou", "check_count_threshold"]
 
 
 def show_score_maps(image: Any, maps: Sequence[Any], titles: Sequence[str], size: float = 4.0) -> None:
@@ -54,8 +54,9 @@ def draw_boxes(image: Any, boxes: Any, labels: Sequence[str] | None = None, clas
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise KitError(f"draw_boxes needs an RGB image (H x W x 3), got shape {tuple(pixels.shape)}")
     boxes = torch.as_tensor(boxes, dtype=torch.float).detach().cpu().reshape(-1, 4)
-    if (labels is not None and len(labels) != len(boxes)) or (classes is not None and len(classes) != len(boxes)):
-        raise KitError(f"draw_boxes needs one label (and class) per box, got {len(boxes)} boxes and {len(labels)} labels")
+    for one, many, given in (("label", "labels", labels), ("class", "classes", classes)):
+        if given is not None and len(given) != len(boxes):
+            raise KitError(f"draw_boxes needs one {one} per box, got {len(boxes)} boxes and {len(given)} {many}")
     if not len(boxes):
         return pixels.numpy()
     height, width = pixels.shape[:2]
@@ -102,22 +103,65 @@ def timed_runs(run: Callable[[Any], Any], inputs: Sequence[Any], device: Any = "
 # ------------------------------------------------------------------ the exercises' checks
 
 
+def _call(function: Any, name: str, *args: Any) -> tuple[Any, str | None]:
+    """Call `function(*args)`; return (its result, None), or (None, what went wrong) in one line, naming any IoU
+    function of torchvision or ultralytics it called (those compute the very reference a check compares with)."""
+    import sys
+
+    if not callable(function):
+        return None, f"{name} should be a function, not {type(function).__name__}: define it with `def {name}(...)`"
+    library = []
+
+    def watch(frame: Any, event: str, arg: Any) -> None:
+        module = frame.f_globals.get("__name__", "")
+        if event == "call" and "iou" in frame.f_code.co_name.lower() and module.startswith(("torchvision", "ultralytics")):
+            library.append(f"{module}.{frame.f_code.co_name}")
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        result = function(*args)
+    except Exception as error:  # the student's code: any error is an answer to report
+        message = str(error).strip().splitlines()
+        return None, f"{name} raised {type(error).__name__}" + (f": {message[0]}" if message else "")
+    finally:
+        sys.setprofile(previous)
+    if library:
+        return None, f"{name} calls {library[0]}: this exercise is to compute the intersections and unions yourself"
+    return result, None
+
+
+def _iou_check_boxes() -> list[tuple[Any, Any]]:
+    """The IoU check's own pairs of box sets (x1, y1, x2, y2): boxes worked out by hand, then random ones."""
+    import torch
+
+    hand_a = torch.tensor([[0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 2.0, 2.0], [10.0, 10.0, 20.0, 30.0]])
+    # shifted by half, apart, identical, touching at a corner, inside the third box of hand_a
+    hand_b = torch.tensor([[2.0, 0.0, 6.0, 4.0], [2.0, 6.0, 6.0, 8.0], [0.0, 0.0, 4.0, 4.0], [20.0, 30.0, 25.0, 35.0],
+                           [12.0, 12.0, 18.0, 18.0]])
+    generator = torch.Generator().manual_seed(2)
+    corners = torch.rand(2, 9, 2, generator=generator) * 300
+    sizes = torch.rand(2, 9, 2, generator=generator) * 200 + 1
+    random_a, random_b = torch.cat([corners, corners + sizes], dim=2)
+    return [(hand_a, hand_b), (random_a[:6], random_b)]
+
+
 def _iou_problem(answer: Any, boxes_a: Any, boxes_b: Any) -> str | None:
+    """What is wrong with `answer` as the IoU matrix of boxes_a (N x 4) with boxes_b (M x 4), or None."""
     import torch
     from torchvision.ops import box_iou
 
     if answer is None:
-        return "my_ious is still None: compute the IoU of every pair of boxes as one (N, M) tensor"
+        return "my_box_iou returned None: return the (N, M) tensor of IoUs"
     try:
         got = torch.as_tensor(answer.detach().cpu() if hasattr(answer, "detach") else answer, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
-        return f"my_ious should be a tensor (or an array) of numbers, not {type(answer).__name__}"
-    a = torch.as_tensor(boxes_a, dtype=torch.float64).detach().cpu().reshape(-1, 4)
-    b = torch.as_tensor(boxes_b, dtype=torch.float64).detach().cpu().reshape(-1, 4)
+        return f"my_box_iou should return a tensor (or an array) of numbers, not {type(answer).__name__}"
+    a, b = boxes_a.double(), boxes_b.double()
     want = box_iou(a, b)
     if tuple(got.shape) != tuple(want.shape):
-        return (f"my_ious has shape {tuple(got.shape)}, it should be {tuple(want.shape)}: one row per box of the first "
-                "set, one column per box of the second (broadcast a[:, None] against b[None, :])")
+        return (f"for {len(a)} and {len(b)} boxes my_box_iou returned shape {tuple(got.shape)}, not {tuple(want.shape)}: "
+                "one row per box of the first set, one column per box of the second")
     if torch.isnan(got).any():
         return "some IoUs are NaN: is a union 0 somewhere, or did a step go wrong?"
     if torch.allclose(got, want, atol=1e-4):
@@ -137,38 +181,78 @@ def _iou_problem(answer: Any, boxes_a: Any, boxes_b: Any) -> str | None:
             "two top-left corners to the smaller of the two bottom-right corners")
 
 
-def check_iou_matrix(answer: Any, boxes_a: Any, boxes_b: Any, exercise: int | str = 1) -> None:
-    """Print whether `answer` is the (N, M) matrix of IoUs of boxes_a (N x 4) with boxes_b (M x 4), all (x1, y1, x2, y2)."""
-    report_check(exercise, _iou_problem(answer, boxes_a, boxes_b))
+def check_box_iou(my_box_iou: Any, exercise: int | str = 1) -> bool:
+    """Print whether `my_box_iou(a, b)` returns the (N, M) IoU matrix of the check's own box sets (x1, y1, x2, y2),
+    without calling torchvision's or ultralytics' IoU functions; True when it does."""
+    for boxes_a, boxes_b in _iou_check_boxes():
+        answer, problem = _call(my_box_iou, "my_box_iou", boxes_a.clone(), boxes_b.clone())
+        problem = problem or _iou_problem(answer, boxes_a, boxes_b)
+        if problem:
+            return report_check(exercise, problem)
+    return report_check(exercise, None)
 
 
-def _people_problem(threshold: Any, result: Any, expected: int, lowest: float) -> str | None:
+def _scored_result(scores: dict[str, Sequence[float]]) -> Any:
+    """An ultralytics Results on a blank 640 x 480 image, with boxes of the given COCO classes and confidences (best
+    first, as predict returns them)."""
+    import numpy as np
+    import torch
+    from ultralytics.engine.results import Results
+
+    from .core import read_labels
+
+    coco = read_labels("coco_classes.txt")
+    rows = [(coco.index(name), score) for name, values in scores.items() for score in values]
+    rows.sort(key=lambda row: -row[1])
+    generator = torch.Generator().manual_seed(len(rows))
+    corners = torch.rand(len(rows), 2, generator=generator) * torch.tensor([440.0, 280.0])
+    boxes = torch.cat([corners, corners + 40 + torch.rand(len(rows), 2, generator=generator) * 150,
+                       torch.tensor([[score, index] for index, score in rows]).reshape(-1, 2)], dim=1)
+    return Results(np.zeros((480, 640, 3), np.uint8), path="check.jpg", names=dict(enumerate(coco)), boxes=boxes)
+
+
+_THRESHOLD_CASES = (  # the count check's own detections, and the (class, n) it asks for
+    ({"person": [0.93, 0.81, 0.64, 0.47, 0.32, 0.18, 0.09], "dog": [0.95, 0.7]}, [("person", 3), ("person", 5),
+                                                                                  ("dog", 1), ("dog", 2), ("dog", 3)]),
+    ({"car": [0.9, 0.55, 0.55, 0.2], "person": [0.6]}, [("car", 1), ("car", 2), ("horse", 1)]),
+)
+
+
+def _threshold_problem(my_threshold: Any, result: Any, name: str, n: int) -> str | None:
+    """What is wrong with my_threshold(result, name, n) on one of the check's cases, or None."""
     import math
 
-    person = [index for index, name in result.names.items() if name == "person"]
-    if not person:
-        return "this model has no class 'person': use a model trained on COCO"
-    if threshold is None:
-        return "my_conf is still None: set it to the confidence threshold you chose (a number between 0 and 1)"
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-        return f"my_conf should be a number between 0 and 1, not {threshold!r}"
-    scores = sorted((float(c) for c, k in zip(result.boxes.conf, result.boxes.cls) if int(k) == person[0]),
-                    reverse=True)
-    possible = len(scores) >= expected and (len(scores) == expected or scores[expected - 1] > scores[expected])
+    import torch
+
+    index = [i for i, label in result.names.items() if label == name]
+    conf = result.boxes.conf[result.boxes.cls == index[0]]
+    scores = ", ".join(f"{float(s):.2f}" for s in conf)
+    possible = len(conf) >= n and (len(conf) == n or conf[n - 1] > conf[n])
+    where = f"with {len(conf)} {name} boxes scored [{scores}], my_threshold(result, {name!r}, {n})"
+    answer, problem = _call(my_threshold, "my_threshold", result, name, n)
+    if problem:
+        return problem
+    if answer is None:
+        return None if not possible else f"{where} returned None, but a threshold keeps exactly {n}"
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(answer):
+        return f"{where} returned {answer!r}: return a number (a float) or None"
     if not possible:
-        return (f"with this model no threshold of at least {lowest:g} gives exactly {expected} people (its count jumps "
-                "past it): nothing to find here, try a larger model (WEIGHTS)")
-    if not lowest <= threshold < 1:
-        return f"choose a threshold from {lowest:g} (the lowest the lab ran at) up to 1"
-    conf = result.boxes.conf[result.boxes.cls == person[0]].detach().cpu()
-    counted = int((conf > threshold).sum())  # as ultralytics compares: in the scores' own precision, strictly above
-    if counted == expected:
+        why = f"there are only {len(conf)}" if len(conf) < n else "two boxes tie at the cut"
+        return f"{where} returned {answer:g}, but no threshold keeps exactly {n} ({why}): return None"
+    kept = int((conf > torch.tensor(answer, dtype=conf.dtype)).sum())  # as ultralytics keeps: strictly above
+    if kept == n:
         return None
-    direction = "raise" if counted > expected else "lower"
-    return f"at conf={threshold:g} the model keeps {counted} people, not {expected}: {direction} the threshold"
+    direction = "raise" if kept > n else "lower"
+    return f"{where} returned {answer:g}, which keeps {kept}, not {n}: {direction} it"
 
 
-def check_people_threshold(threshold: Any, result: Any, expected: int, lowest: float, exercise: int | str = 2) -> None:
-    """Print whether keeping the boxes of `result` (one image, run at conf=`lowest`) above `threshold` leaves exactly
-    `expected` people."""
-    report_check(exercise, _people_problem(threshold, result, expected, lowest))
+def check_count_threshold(my_threshold: Any, exercise: int | str = 2) -> bool:
+    """Print whether `my_threshold(result, name, n)` returns, on the check's own results, a confidence threshold that
+    keeps exactly n boxes of class `name` (None where no threshold does); True when it does."""
+    for scores, asks in _THRESHOLD_CASES:
+        result = _scored_result(scores)
+        for name, n in asks:
+            problem = _threshold_problem(my_threshold, result, name, n)
+            if problem:
+                return report_check(exercise, problem)
+    return report_check(exercise, None)

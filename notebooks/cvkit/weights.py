@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .core import KitError, kit_cache_dir
+from .env import kit_cache_dir
+from .errors import KitError
 
 __all__ = [
     "LAB_WEIGHTS", "MORE_WEIGHTS", "kit_cache_env", "use_kit_cache", "weights_name", "weights_host",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .checks import report_check
-from .core import KitError
+from .errors import KitError
 
 if TYPE_CHECKING:
     import torch

@@ -1,21 +1,120 @@
-"""Downloading an image from an http(s) URL once into the cache: time-limited, size-capped, checked, atomic."""
+"""Images: opening any file Pillow can read as upright RGB, and downloading an image once into the kit's cache."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import re
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 import urllib3
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .core import KitError, _describe_bytes, kit_cache_dir, pil_open
+from .env import kit_cache_dir
+from .errors import KitError
 
-__all__ = ["download_image"]
+__all__ = ["pil_open", "load_image", "download_image"]
+
+def _is_url(source: Any) -> bool:
+    return isinstance(source, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source) is not None
+
+
+def _describe_bytes(head: bytes) -> str:
+    text = head.lstrip()[:15].lower()
+    if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        return "an HTML/XML page, not an image"
+    if not head:
+        return "an empty file"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc"):
+        return "a HEIC/HEIF photo, which needs the pillow-heif package (pip install pillow-heif)"
+    return "not an image Pillow can read"
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray((array / top * 255.0).clip(0, 255).astype("uint8"))
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def pil_open(path: str | Path) -> Image.Image:
+    """PIL.Image.open as Pillow defines it, with HEIC/HEIF support from pillow-heif when it is installed.
+
+    ultralytics replaces PIL.Image.open with a wrapper that pip-installs a package whenever Pillow cannot identify a
+    file; the kit opens files with Pillow's own function so that a wrong file gives an error, not an install.
+    """
+    try:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()  # idempotent: registers the HEIF plugin with Pillow
+    except ImportError:
+        pass
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)(path)
+
+
+def _from_array(array: Any) -> Image.Image:
+    import numpy as np
+
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise KitError(
+            f"load_image takes an array of uint8 pixels shaped (H, W), (H, W, 3) RGB or (H, W, 4) RGBA; "
+            f"got {array.dtype} with shape {tuple(array.shape)}"
+        )
+    return _to_rgb(Image.fromarray(np.ascontiguousarray(array)))
+
+
+def load_image(source: Any) -> Image.Image:
+    """An RGB PIL image, upright (EXIF orientation applied), from a path, an http(s) URL, a PIL image or an array.
+
+    A NumPy array must hold RGB (or gray) uint8 pixels: reverse an OpenCV BGR frame first (`frame[..., ::-1]`).
+    """
+    if isinstance(source, Image.Image):
+        return _to_rgb(ImageOps.exif_transpose(source))
+    if type(source).__module__ == "numpy" and hasattr(source, "dtype"):
+        return _from_array(source)
+    if not isinstance(source, (str, Path)):
+        raise KitError(f"load_image takes a file path, a URL, a PIL image or a NumPy array, not {type(source).__name__}")
+    if _is_url(source):
+        path = download_image(source)
+    else:
+        path = Path(source).expanduser()
+    if not path.exists():
+        raise KitError(f"no such file: {path}")
+    if path.is_dir():
+        raise KitError(f"{path} is a folder, not an image file")
+    try:
+        with pil_open(path) as image:
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+            return _to_rgb(image)
+    except Image.DecompressionBombError as err:
+        raise KitError(
+            f"{path.name} is too large to open safely ({err}); Pillow refuses it as a possible decompression bomb"
+        ) from err
+    except UnidentifiedImageError as err:
+        head = path.read_bytes()[:64]
+        raise KitError(f"{path.name} is {_describe_bytes(head)}") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise KitError(f"{path.name} is damaged or truncated ({err})") from err
+
+
+# ------------------------------------------------------------------ downloads
 
 MAX_BYTES = 50 * 2**20
 MAX_REDIRECTS = 5
