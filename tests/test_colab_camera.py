@@ -1,7 +1,7 @@
 """Run all in Colab never waits on a person: the browser capture gives up by itself, and the notebooks ask for no camera.
 
-Colab is faked as test_notebooks.py fakes it (a `google.colab` module, IPython's own transformer for `!` and `%`
-lines), with one difference: `google.colab.output.eval_js` runs its JavaScript in headless Chromium (the browser
+Colab is faked as test_install.py fakes it (a `google.colab` module; IPython's own transformer turns `!` and `%`
+lines into calls, here of a shell that runs nothing), with one difference: `google.colab.output.eval_js` runs its JavaScript in headless Chromium (the browser
 fixture of test_demo_browser.py), in a page whose camera permission prompt is never answered (getUserMedia's promise
 never settles), and returns None once its `timeout_sec` has passed, as Colab's does.
 """
@@ -111,29 +111,21 @@ def test_a_camera_allowed_after_the_deadline_is_switched_off(page):
 def run_all_like_colab(path: Path, monkeypatch) -> list[str]:
     """Execute every code cell of the notebook at `path` in one namespace, as Colab's IPython would (`!` and `%` lines
     recorded, not run); returns its cells' errors, one line each."""
-    recorded = []
-    shell = SimpleNamespace(system=recorded.append, run_line_magic=lambda name, line: recorded.append(f"%{name} {line}"),
-                            user_ns={})
+    shell = SimpleNamespace(system=lambda command: None, run_line_magic=lambda name, line: None)
     from IPython.display import display
 
     namespace = {"__name__": "__main__", "get_ipython": lambda: shell, "display": display}
-    shell.user_ns = namespace
     cells = [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
-    cells[0] = cells[0].replace('"OWNER/REPO"', '"uni-cv/lab-kit"', 1)  # a stamped kit, as `make colab` makes it
     errors = []
     monkeypatch.chdir(path.parent)
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the setup cell may add the kit's folder
-    environ = os.environ.copy()  # use_kit_cache() sets variables for the rest of the process
+    monkeypatch.setattr(sys, "path", list(sys.path))  # a setup cell may add to it
+    environ = os.environ.copy()  # the setup cell's use of the kit's cache sets variables for the rest of the process
     for index, source in enumerate(cells):
         code = compile(TransformerManager().transform_cell(source), f"{path.name}, code cell {index + 1}", "exec")
-        with monkeypatch.context() as setup:
-            if index == 0:  # the setup cell: the kit counts as cloned and stays where this checkout has it
-                setup.setattr(os.path, "isdir", lambda p, isdir=os.path.isdir: str(p).startswith("/content/") or isdir(p))
-                setup.setattr(os, "chdir", lambda p: None)
-            try:
-                exec(code, namespace)
-            except Exception as err:  # every cell's error is reported, and the run goes on
-                errors.append(f"code cell {index + 1}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        try:
+            exec(code, namespace)
+        except Exception as err:  # every cell's error is reported, and the run goes on
+            errors.append(f"code cell {index + 1}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
     os.environ.clear()
     os.environ.update(environ)
     app = namespace.get("app")

@@ -389,7 +389,7 @@ def test_the_student_notebooks_are_stamped_for_the_students_repository(tree):
     for path in NOTEBOOKS:
         nb = nbformat.read(tree / "notebooks" / path.name, as_version=4)
         assert f"colab.research.google.com/github/{STUDENT_REPO}/blob/main/notebooks/{path.name}" in nb.cells[0].source
-        assert f'"{STUDENT_REPO}"' in nb.cells[1].source
+        assert f"git+https://github.com/{STUDENT_REPO}" in nb.cells[1].source and "OWNER/REPO" not in nb.cells[1].source
 
 
 def _normalised(text: str) -> str:
@@ -430,15 +430,17 @@ def test_no_file_of_the_student_tree_holds_solution_or_answer_text(tree):
     assert {name: found for name, found in leaks.items() if found} == {}
 
 
-def test_the_student_tree_installs_the_kit_with_pip(tree, tmp_path):
+def test_the_student_tree_builds_a_wheel_of_the_kit_with_its_data_and_labels(tree, tmp_path):
     import subprocess
     import sys
-
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                            "--wheel-dir", str(tmp_path), str(tree)], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr[-2000:]
     import zipfile
 
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--no-index", "--wheel-dir", str(tmp_path), str(tree)], capture_output=True, text=True,
+                           timeout=120)
+    assert built.returncode == 0, built.stderr[-2000:]
     [wheel] = tmp_path.glob("cvkit-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert {f"cvkit/{path.name}" for path in (ROOT / "notebooks" / "cvkit").glob("*.py")} <= set(names)
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"cvkit/{path.name}" for path in (ROOT / "notebooks" / "cvkit").glob("*.py")} <= names
+    assert {f"cvkit/{path.relative_to(ROOT)}" for folder in ("data", "labels") for path in (ROOT / folder).rglob("*")
+            if path.is_file()} <= names

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .checks import report_check
-from .core import DATA_DIR, load_image
+from .data import DATA_DIR
+from .images import load_image
 
 __all__ = ["check_classify_regions", "check_template_shift"]
 
