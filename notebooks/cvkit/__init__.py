@@ -16,7 +16,7 @@ from .classify import (
     top5_table,
 )
 from .data import DATA_DIR, read_class_sets, read_labels, sample_images
-from .detect import check_iou_matrix, check_people_threshold, draw_boxes, show_score_maps, timed_runs
+from .detect import check_box_iou, check_count_threshold, draw_boxes, show_score_maps, timed_runs
 from .env import device_report, in_colab, in_kaggle, pick_device, pick_dtype
 from .errors import KitError
 from .images import load_image
@@ -40,6 +40,6 @@ __all__ = [
     "camera_photo", "colab_camera_frame", "has_display", "local_camera_available",
     "to_picture", "show_crops", "pad_to_keep_whole", "top5_table", "classification_scorecard", "highlight_hits",
     "show_heatmap", "show_feature_maps", "show_cams", "check_convolution", "check_top5", "check_gradcam",
-    "draw_boxes", "show_score_maps", "timed_runs", "check_iou_matrix", "check_people_threshold",
+    "draw_boxes", "show_score_maps", "timed_runs", "check_box_iou", "check_count_threshold",
     "tokenize_prompts", "image_features", "text_features", "plot_heatmap", "check_sigmoid_scores", "check_softmax_scores",
 ]
