@@ -118,7 +118,7 @@ def check_lab2() -> list[str]:
 LAB3_TEMPLATES = {  # the notebook's caption templates (a test keeps the two equal)
     "seasons": "a photo taken in {}.",
     "subjects": "a photo of a {}.",
-    "expressions": "a photo of a face looking {}.",
+    "expressions": "a photo or a drawing of a face looking {}.",
 }
 
 

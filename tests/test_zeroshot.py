@@ -294,6 +294,13 @@ def test_text_features_are_the_text_towers_output_for_64_token_prompts(model_and
     assert torch.allclose(feats, direct, atol=1e-6)
 
 
+def test_the_text_towers_pooler_output_is_what_text_features_returns(model_and_processor):
+    model, processor = model_and_processor  # Exercise 2's hint: model.text_model(...).pooler_output, in every version
+    with torch.inference_mode():
+        pooled = model.text_model(**cvkit.tokenize_prompts(processor, SEASONS)).pooler_output
+    assert torch.allclose(pooled, cvkit.text_features(model, processor, SEASONS), atol=1e-6)
+
+
 def test_text_features_send_all_prompts_through_the_text_tower_in_one_call(model_and_processor, spies):
     model, processor = model_and_processor
     image_spy, text_spy = spies
@@ -473,86 +480,134 @@ def test_clip_softmax_by_hand_agrees_with_the_pipeline(clip_and_processor, image
 
 @pytest.fixture(scope="module")
 def towers(model_and_processor, images):
-    """The exercise's inputs: image and text vectors of the SigLIP stand-in, and the model."""
+    """Image and text vectors of the SigLIP stand-in, as the lab computes its own, and the model."""
     model, processor = model_and_processor
     return (cvkit.image_features(model, processor, images, "cpu", torch.float32),
             cvkit.text_features(model, processor, SEASONS), model)
 
 
-def _sigmoid_variants(image_vectors, text_vectors, model):
-    t, b = model.logit_scale.detach(), model.logit_bias.detach()
-    x, y = image_vectors / image_vectors.norm(dim=-1, keepdim=True), text_vectors / text_vectors.norm(dim=-1, keepdim=True)
-    return {
-        "right": torch.sigmoid(t.exp() * x @ y.T + b),
-        "softmax": (t.exp() * x @ y.T + b).softmax(dim=1),
-        "logits": t.exp() * x @ y.T + b,
-        "no bias": torch.sigmoid(t.exp() * x @ y.T),
-        "t, not e^t": torch.sigmoid(t * x @ y.T + b),
-        "not normalised": torch.sigmoid(t.exp() * image_vectors @ text_vectors.T + b),
-    }
+def _right_sigmoid_probs(image_vectors, text_vectors, logit_scale, logit_bias):
+    """A correct answer to Exercise 1, written independently of the notebook's solution."""
+    import torch.nn.functional as F
+
+    cosine = F.normalize(image_vectors, dim=-1) @ F.normalize(text_vectors, dim=-1).T
+    return torch.sigmoid(logit_scale.exp() * cosine + logit_bias)
 
 
-def test_check_sigmoid_scores_says_correct_for_the_right_probabilities(towers, capsys):
-    answer = _sigmoid_variants(*towers)["right"]
-    assert cvkit.check_sigmoid_scores(answer, *towers) is True
+SIGMOID_MISTAKES = {  # a wrong answer to Exercise 1 -> a word of the hint the check must give
+    "softmax": (lambda x, y, t, b: (t.exp() * (x / x.norm(dim=-1, keepdim=True)) @ (y / y.norm(dim=-1, keepdim=True)).T
+                                    + b).softmax(dim=1), "softmax"),
+    "logits": (lambda x, y, t, b: torch.logit(_right_sigmoid_probs(x, y, t, b)), "apply torch.sigmoid"),
+    "no bias": (lambda x, y, t, b: _right_sigmoid_probs(x, y, t, torch.zeros(())), "logit_bias"),
+    "t, not e^t": (lambda x, y, t, b: _right_sigmoid_probs(x, y, t.log(), b), "logit_scale.exp()"),
+    "not normalised": (lambda x, y, t, b: torch.sigmoid(t.exp() * x @ y.T + b), "unit length"),
+}
+
+
+def test_check_sigmoid_scores_says_correct_for_a_right_function(capsys):
+    assert cvkit.check_sigmoid_scores(_right_sigmoid_probs) is True
     assert capsys.readouterr().out == "Exercise 1: correct\n"
 
 
-def test_check_sigmoid_scores_accepts_a_numpy_array_and_float32_rounding(towers, capsys):
-    answer = _sigmoid_variants(*towers)["right"].numpy() * (1 + 1e-5)
-    assert cvkit.check_sigmoid_scores(answer, *towers) is True
+def test_check_sigmoid_scores_accepts_a_numpy_array_and_float32_rounding():
+    assert cvkit.check_sigmoid_scores(lambda *args: _right_sigmoid_probs(*args).double().numpy() * (1 + 1e-5)) is True
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("softmax", "softmax"), ("logits", "apply torch.sigmoid"), ("no bias", "logit_bias"),
-    ("t, not e^t", "logit_scale.exp()"), ("not normalised", "unit length"),
-])
-def test_check_sigmoid_scores_names_the_mistake(towers, capsys, mistake, hint):
-    answer = _sigmoid_variants(*towers)[mistake]
-    assert cvkit.check_sigmoid_scores(answer, *towers) is False
+@pytest.mark.parametrize("mistake", SIGMOID_MISTAKES)
+def test_check_sigmoid_scores_names_the_mistake(capsys, mistake):
+    function, hint = SIGMOID_MISTAKES[mistake]
+    assert cvkit.check_sigmoid_scores(function) is False
     out = capsys.readouterr().out
     assert out.startswith("Exercise 1: not yet - ") and hint in out and out.count("\n") == 1
 
 
-def test_check_sigmoid_scores_says_not_yet_for_other_wrong_values_without_showing_the_solution(towers, capsys):
-    right = _sigmoid_variants(*towers)["right"]
-    assert cvkit.check_sigmoid_scores(right * 0.9, *towers) is False
+def test_check_sigmoid_scores_says_not_yet_for_other_wrong_values_without_showing_the_solution(capsys):
+    seen = {}
+
+    def nearly(*args):
+        seen["right"] = _right_sigmoid_probs(*args)
+        return seen["right"] * 0.9
+
+    assert cvkit.check_sigmoid_scores(nearly) is False
     out = capsys.readouterr().out
     assert out.startswith("Exercise 1: not yet - the values differ")
-    assert f"{right[0, 0].item():.3f}" not in out and f"{right[0, 0].item():.4f}" not in out
+    assert f"{seen['right'][0, 0].item():.3f}" not in out and f"{seen['right'][0, 0].item():.4f}" not in out
+
+
+def test_check_sigmoid_scores_calls_the_function_on_inputs_the_lab_never_computes(towers):
+    image_vectors, text_vectors, model = towers
+    calls = []
+    cvkit.check_sigmoid_scores(lambda *args: calls.append(args))
+    (x, y, t, b), = calls
+    assert x.shape[1] == y.shape[1] and x.shape[0] != y.shape[0]  # rows: images, columns: texts, never square
+    assert x.shape[1] != image_vectors.shape[1]  # not the towers' vectors
+    assert (t.item(), b.item()) != (model.logit_scale.item(), model.logit_bias.item())
+    assert (x.norm(dim=-1) - 1).abs().min() > 0.1 and (y.norm(dim=-1) - 1).abs().min() > 0.1  # not unit length
+
+
+def test_check_sigmoid_scores_says_not_yet_to_the_probabilities_of_other_vectors(towers, capsys):
+    image_vectors, text_vectors, model = towers  # a function that answers with values computed beforehand, right or not
+    fixed = _right_sigmoid_probs(image_vectors, text_vectors, model.logit_scale.detach(), model.logit_bias.detach())
+    assert cvkit.check_sigmoid_scores(lambda *args: fixed) is False
+    assert "from the function's arguments" in capsys.readouterr().out
+
+
+def test_check_sigmoid_scores_says_not_yet_to_the_models_own_scale_and_bias(towers, capsys):
+    _, _, model = towers  # siglip_logits in the lab uses the model's scale and bias, not the arguments
+    t, b = model.logit_scale.detach(), model.logit_bias.detach()
+    assert cvkit.check_sigmoid_scores(lambda x, y, *_: _right_sigmoid_probs(x, y, t, b)) is False
+    assert "use the function's arguments" in capsys.readouterr().out
+
+
+def _raises(*args):
+    raise NotImplementedError("Exercise 1: replace this line with your solution")
 
 
 @pytest.mark.parametrize("answer, says", [
-    (None, "still None"), ("0.5", "tensor of numbers"), (torch.rand(3, 4), "expected (5, 4)"),
-    (torch.rand(4, 5), "rows are images"), (torch.full((5, 4), float("nan")), "NaN"),
-], ids=["None", "a string", "wrong shape", "transposed", "NaN"])
-def test_check_sigmoid_scores_says_not_yet_without_raising_for_unusable_answers(towers, capsys, answer, says):
-    assert cvkit.check_sigmoid_scores(answer, *towers) is False
+    (None, "still None"), (torch.rand(3, 5), "give the function itself"),
+    (_raises, "_raises raised NotImplementedError: Exercise 1: replace this line"),
+    (lambda *args: None, "returned None"), (lambda *args: "0.5", "a tensor of numbers"),
+    (lambda *args: torch.rand(4, 4), "not (3, 5)"),
+    (lambda *args: torch.rand(5, 3), "rows are images"), (lambda *args: torch.full((3, 5), float("nan")), "NaN"),
+], ids=["None", "a tensor, not a function", "raises", "returns None", "returns a string", "wrong shape", "transposed", "NaN"])
+def test_check_sigmoid_scores_says_not_yet_without_raising_for_unusable_answers(capsys, answer, says):
+    assert cvkit.check_sigmoid_scores(answer) is False
     out = capsys.readouterr().out
-    assert out.startswith("Exercise 1: not yet - ") and says in out
-
-
-LOGITS = torch.tensor([[2.0, -1.0, 0.5, -3.0], [-4.0, -5.0, -4.5, -6.0], [0.0, 1.0, 0.0, 1.0]])
+    assert out.startswith("Exercise 1: not yet - ") and says in out and out.count("\n") == 1
 
 
 def test_check_softmax_scores_says_correct_for_the_softmax_over_each_row(capsys):
-    assert cvkit.check_softmax_scores(torch.softmax(LOGITS, dim=1), LOGITS) is True
+    assert cvkit.check_softmax_scores(lambda logits: torch.softmax(logits, dim=1)) is True
     assert capsys.readouterr().out == "Exercise 4: correct\n"
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (torch.softmax(LOGITS, dim=0), "dim=1"), (torch.sigmoid(LOGITS), "sigmoid of each cell"),
-    (torch.softmax(torch.sigmoid(LOGITS), dim=1), "not of the sigmoid"), (torch.softmax(2 * LOGITS, dim=1), "differ"),
+@pytest.mark.parametrize("function, hint", [
+    (lambda x: torch.softmax(x, dim=0), "dim=1"), (torch.sigmoid, "sigmoid of each cell"),
+    (lambda x: torch.softmax(torch.sigmoid(x), dim=1), "not of the sigmoid"),
+    (lambda x: torch.softmax(2 * x, dim=1), "differ"),
 ], ids=["over the images", "sigmoid", "softmax of probabilities", "other values"])
-def test_check_softmax_scores_names_the_mistake(capsys, answer, hint):
-    assert cvkit.check_softmax_scores(answer, LOGITS) is False
+def test_check_softmax_scores_names_the_mistake(capsys, function, hint):
+    assert cvkit.check_softmax_scores(function) is False
     out = capsys.readouterr().out
     assert out.startswith("Exercise 4: not yet - ") and hint in out
 
 
+def test_check_softmax_scores_calls_the_function_on_a_matrix_that_is_not_square():
+    calls = []
+    cvkit.check_softmax_scores(lambda logits: calls.append(logits))
+    logits, = calls
+    assert logits.ndim == 2 and logits.shape[0] != logits.shape[1]
+
+
+def test_check_softmax_scores_says_not_yet_to_a_softmax_computed_beforehand(capsys):
+    fixed = torch.softmax(torch.randn(3, 4), dim=1)  # as pasting a lab variable would
+    assert cvkit.check_softmax_scores(lambda logits: fixed, exercise="4b") is False
+    assert capsys.readouterr().out.startswith("Exercise 4b: not yet - for 3 images and 5 labels")
+
+
 def test_check_softmax_scores_says_not_yet_for_a_missing_answer(capsys):
-    assert cvkit.check_softmax_scores(None, LOGITS, exercise="4b") is False
-    assert capsys.readouterr().out.startswith("Exercise 4b: not yet - my_softmax is still None")
+    assert cvkit.check_softmax_scores(None) is False
+    assert capsys.readouterr().out.startswith("Exercise 4: not yet - your function is still None")
 
 
 # ---------------------------------------------------------------------- plotting
@@ -607,6 +662,83 @@ def test_notebook_cells_assume_no_input_size_or_patch_size_of_either_model():
         assert not numbers & sizes, f"a cell hard-codes {numbers & sizes}:\n{cell[:300]}"
 
 
+def _core_and_further() -> tuple[list[dict], list[dict]]:
+    """The cells up to the first "Going further" heading (the lecture's core), and those after it, up to the summary."""
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    text = ["".join(c["source"]) for c in cells]
+    first = next(i for i, t in enumerate(text) if re.search(r"^## \d+\. Going further:", t, re.M))
+    summary = next(i for i, t in enumerate(text) if t.startswith("## Summary"))
+    return cells[:first + 1], cells[first + 1:summary]
+
+
+def test_the_core_fits_a_class_hour_in_at_most_15_code_cells_and_about_1800_words():
+    core, _ = _core_and_further()
+    last = re.split(r"^## \d+\. Going further:", "".join(core[-1]["source"]), flags=re.M)[0]  # shares a cell with it
+    words = sum(len("".join(c["source"]).split()) for c in core[:-1] if c["cell_type"] == "markdown") + len(last.split())
+    assert sum(c["cell_type"] == "code" for c in core) <= 15 and words <= 1900
+
+
+def test_every_section_after_the_core_is_marked_going_further():
+    core, further = _core_and_further()
+    headings = [line for c in [core[-1], *further] for line in "".join(c["source"]).splitlines() if line.startswith("## ")]
+    assert len(headings) >= 5 and all(": " in h and h.split(". ", 1)[1].startswith("Going further:") for h in headings)
+
+
+def test_notebook_cells_hold_at_most_three_asserts_each_with_a_message():
+    asserts = [node for cell in _code_cells()[1:] for node in ast.walk(ast.parse(_without_solutions(cell)))
+               if isinstance(node, ast.Assert)]
+    assert len(asserts) <= 3, "what the test run must verify belongs in the tests, not in the student's cells"
+    assert all(node.msg is not None for node in asserts), "an assert in a student's cell says what went wrong"
+
+
+def _without_solutions(cell: str) -> str:
+    return re.sub(r"(?ms)^[ \t]*### BEGIN SOLUTION$.*?^[ \t]*### END SOLUTION$", "", cell)
+
+
+CAMERA_CALLS = {"camera_photo", "colab_camera_frame", "local_camera_available", "VideoCapture"}
+
+
+def test_notebook_opens_the_camera_only_behind_one_switch_that_is_off():
+    switches, calls_outside, calls_inside = [], [], []
+    for cell in _code_cells()[1:]:
+        tree = ast.parse(_without_solutions(cell))
+        switches += [node.value.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                     and [getattr(t, "id", None) for t in node.targets] == ["USE_CAMERA"]]
+        guarded = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and getattr(block.test, "id", None) == "USE_CAMERA" for node in ast.walk(block)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in CAMERA_CALLS:
+                (calls_inside if id(node) in guarded else calls_outside).append(ast.unparse(node))
+    assert switches == [False], "one USE_CAMERA switch, off by default, so that Run all never waits for a person"
+    assert calls_inside and not calls_outside, calls_outside
+
+
+def test_each_exercise_has_two_folded_hints_that_hold_no_line_of_its_solution():
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    headings = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                and re.match(r"### Exercise \d+:", "".join(c["source"]))]
+    assert len(headings) == 6
+    for i in headings:
+        text = "".join(cells[i]["source"])
+        hints = re.findall(r"<details><summary>Hint (\d)</summary>(.*?)</details>", text, re.S)
+        assert [number for number, _ in hints] == ["1", "2"], text[:80]
+        solution = re.findall(r"(?ms)^[ \t]*### BEGIN SOLUTION$(.*?)^[ \t]*### END SOLUTION$", "".join(cells[i + 1]["source"]))
+        code_lines = {line.strip() for block in solution for line in block.splitlines()
+                      if len(line.strip()) > 12 and not line.strip().startswith("#")}
+        assert code_lines and not [line for line in code_lines if line in text], text[:80]
+
+
+def test_every_expression_has_an_image_that_shows_it():
+    expected = {sample.expected.get("expressions") for sample in cvkit.sample_images(3)}
+    assert set(cvkit.read_class_sets()["expressions"]) <= expected
+
+
+def test_drawn_faces_are_named_drawings_in_the_expressions_prompt():
+    drawings = [s for s in cvkit.sample_images(3) if s.name.startswith("face_emoji_")]
+    assert drawings and all(set(s.expected) == {"expressions"} for s in drawings)
+    assert "drawing" in _notebook_constant("TEMPLATES")["expressions"]
+
+
 def test_real_weights_check_uses_the_notebooks_templates():
     import realweights
 
@@ -619,26 +751,128 @@ def test_real_weights_check_asks_for_the_raccoon_among_the_notebooks_new_labels(
     assert realweights.LAB3_NEW_LABELS == _notebook_constant("NEW_LABELS")
 
 
-def test_notebook_runs_with_the_smaller_model_classifies_a_face_photo_and_every_check_says_correct(tmp_path, monkeypatch):
+# What the notebook's cells computed, read in its kernel after a run (appended to the last cell):
+# the guarantees that used to stand as asserts in the student's cells, and the exercise checks fed the lab's own values.
+INSPECT = r'''
+import json as _json
+_facts = {
+    "device and dtype": device.type in ("cuda", "cpu") and dtype in (torch.float16, torch.bfloat16, torch.float32),
+    "model is SigLIP in dtype": "siglip" in model.config.model_type and model.dtype == dtype,
+    "images are RGB, one per sample": len(images) == len(samples) > 0 and all(im.mode == "RGB" for im in images),
+    "expectations name class sets": all(set(s.expected) <= set(class_sets) for s in samples),
+    "a template per class set": set(TEMPLATES) == set(class_sets),
+    "tokens are 64 long": tuple(tokens["input_ids"].shape) == (len(prompts["seasons"]), 64),
+    "image vectors, one row per image": img_feats.ndim == 2 and img_feats.shape[0] == len(images),
+    "text vectors, one row per label": all(txt_feats[n].shape == (len(l), img_feats.shape[1]) for n, l in class_sets.items()),
+    "probabilities, images x labels in [0, 1]": all(p.shape == (len(images), len(class_sets[n])) and bool(((p >= 0) & (p <= 1)).all())
+                                                    for n, p in probs.items()),
+    "hand-written logits equal the forward pass": bool(torch.allclose(forward, logits["seasons"][:1], atol=TOL)),
+    "pipeline agrees": bool(((agree["pipeline"] - agree["by hand"]).abs() <= TOL).all()),
+    "scorecard has a row per expectation": len(scorecard) == sum(len(s.expected) for s in samples),
+    "scorecard values": bool(scorecard["p(expected)"].between(0, 1).all() and (scorecard["rank"] >= 1).all()),
+    "captions belong to lab images": set(CAPTIONS) <= set(names),
+    "pair logits N x N, softmax rows sum to 1": pair_logits.shape == (len(CAPTIONS), len(CAPTIONS)) and bool(
+        torch.allclose(pair_logits.softmax(dim=1).sum(dim=1), torch.ones(len(CAPTIONS)), atol=1e-5)),
+    "two losses for two pairings, all finite": losses.shape == (2, 2) and bool(losses.notna().all().all()),
+    "CLIP has no bias": clip.config.model_type == "clip" and not hasattr(clip, "logit_bias"),
+    "CLIP probabilities, images x labels": all(p.shape == (len(images), len(class_sets[n])) for n, p in clip_probs.items()),
+    "CLIP by hand equals its forward pass": bool(torch.allclose(clip_forward.softmax(dim=1), clip_probs["seasons"][:1], atol=TOL)),
+    "CLIP scorecard matches SigLIP's": len(clip_card) == len(scorecard) and bool(clip_card["p(expected)"].between(0, 1).all()),
+    "raccoon: SigLIP keeps the subjects' probabilities": bool(torch.allclose(
+        torch.tensor(raccoon_table[("SigLIP 2: sigmoid", "subjects")].dropna().values),
+        torch.tensor(raccoon_table[("SigLIP 2: sigmoid", "subjects + new")].values[:n_subjects]))),
+    "raccoon: CLIP's subjects shrink": bool((raccoon_table[("CLIP: softmax", "subjects + new")].values[:n_subjects]
+                                             < raccoon_table[("CLIP: softmax", "subjects")].dropna().values).all()),
+    "raccoon: CLIP sums to 1": bool(torch.allclose(clip_row.softmax(dim=0).sum(), torch.tensor(1.0), atol=1e-5)),
+    "dune: one logit per season": tuple(dune_logits.shape) == (len(class_sets["seasons"]),),
+    "faces: a row per face photo": tuple(face_logits.shape) == (len(faces), len(class_sets["expressions"])),
+    "your labels: images x labels": tuple(my_logits.shape) == (len(images), len(my_labels)),
+}
+_gamed = {  # each exercise check, fed what the lab has already computed
+    "1: the lab's seasons probabilities": cvkit.check_sigmoid_scores(lambda *args: probs["seasons"]),
+    "1: my_probs": cvkit.check_sigmoid_scores(lambda *args: my_probs),
+    "1: siglip_logits with the model's scale and bias": cvkit.check_sigmoid_scores(
+        lambda x, y, *rest: torch.sigmoid(siglip_logits(x, y))),
+    "4: the softmax of the lab's expressions logits": cvkit.check_softmax_scores(
+        lambda x: logits["expressions"].softmax(dim=1)),
+    "4: CLIP's probabilities": cvkit.check_softmax_scores(lambda x: clip_probs["expressions"]),
+}
+print("INSPECT " + _json.dumps({"facts": _facts, "gamed": _gamed, "faces": list(faces)}))
+'''
+LAST_LINE = "display(mine.round(3))"  # the notebook's last code line (Exercise 6)
+
+
+FACE = ROOT / "data" / "images" / "face_astronaut_happy.png"
+RUNS = {  # the model the lab loads -> what the run changes in the notebook, besides the face photos and INSPECT
+    siglip.MODEL_ID: {},  # the lab as committed
+    siglip.BASE_ID: {f'MODEL_ID = "{siglip.MODEL_ID}"': f'MODEL_ID = "{siglip.BASE_ID}"'},  # the swap its text suggests
+}
+
+
+@pytest.fixture(scope="module", params=list(RUNS), ids=lambda model_id: f"run with {model_id}")
+def lab_run(request, tmp_path_factory):
+    """The notebook run with one model and two face photos, then INSPECT in its kernel: (model id, notebook, report)."""
     from nbrun import execute_with
 
-    env = siglip.install(tmp_path, (siglip.BASE_ID,))  # the smaller model only: the notebook must not need the other
-    clip.install(tmp_path)  # and CLIP, for section 12
-    monkeypatch.setenv("HF_HOME", env["HF_HOME"])
-    face = ROOT / "data" / "images" / "face_astronaut_happy.png"
-    nb = execute_with(NOTEBOOK.name, {
-        'MODEL_ID = "google/siglip2-so400m-patch14-384"': 'MODEL_ID = "google/siglip2-base-patch16-224"',
-        "MY_FACES = {}": f"MY_FACES = {{'happy': {str(face)!r}, 'sad': {str(face)!r}}}",
-    })
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == siglip.BASE_ID:  # the smaller model only: the notebook must not need the other
+            root = tmp_path_factory.mktemp("smaller-model")
+            patch.setenv("HF_HOME", siglip.install(root, (siglip.BASE_ID,))["HF_HOME"])
+            clip.install(root)  # and CLIP, for section 12
+        nb = execute_with(NOTEBOOK.name, {
+            **RUNS[request.param],
+            'MY_FACES = {"happy": cvkit.DATA_DIR / "images" / "face_mariachi_happy.png"}':
+                f"MY_FACES = {{'happy': {str(FACE)!r}, 'sad': {str(FACE)!r}}}",
+            LAST_LINE: LAST_LINE + "\n" + INSPECT,
+        })
+    printed = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    report = next(line for text in printed for line in text.splitlines() if line.startswith("INSPECT "))
+    return request.param, nb, json.loads(report[len("INSPECT "):])
+
+
+def test_notebook_prints_the_input_size_of_the_model_it_loads(lab_run):
+    model_id, nb, _ = lab_run
     printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "224 x 224 pixels in 16 x 16-pixel patches, 14 x 14 = 196 patches" in printed
+    assert {siglip.MODEL_ID: "384 x 384 pixels in 14 x 14-pixel patches, 27 x 27 = 729 patches",
+            siglip.BASE_ID: "224 x 224 pixels in 16 x 16-pixel patches, 14 x 14 = 196 patches"}[model_id] in printed
+
+
+def test_notebook_scores_the_face_photos_given_without_a_camera(lab_run):
+    _, nb, report = lab_run
     face_cell = next(c for c in nb.cells if c.cell_type == "code" and "MY_FACES = {'happy'" in c.source)
     assert any("text/html" in o.get("data", {}) for o in face_cell.outputs), "no table of the face photos"
+    assert report["faces"] == ["happy", "sad"] and report["facts"]["faces: a row per face photo"]
+
+
+def test_every_check_cell_says_correct_to_the_solutions(lab_run):
+    _, nb, _ = lab_run
     checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
-    assert len(checks) >= 2
+    assert len(checks) == 2
     for cell in checks:
         said = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
         assert re.fullmatch(r"Exercise \w+: correct\n", said), (cell.source, said)
+
+
+def test_every_check_says_not_yet_to_values_the_lab_computed(lab_run):
+    _, _, report = lab_run
+    assert len(report["gamed"]) == 5 and not any(report["gamed"].values()), report["gamed"]
+
+
+FACTS = ["device and dtype", "model is SigLIP in dtype", "images are RGB, one per sample", "expectations name class sets",
+         "a template per class set", "tokens are 64 long", "image vectors, one row per image",
+         "text vectors, one row per label", "probabilities, images x labels in [0, 1]",
+         "hand-written logits equal the forward pass", "pipeline agrees", "scorecard has a row per expectation",
+         "scorecard values", "captions belong to lab images", "pair logits N x N, softmax rows sum to 1",
+         "two losses for two pairings, all finite", "CLIP has no bias",
+         "CLIP probabilities, images x labels", "CLIP by hand equals its forward pass", "CLIP scorecard matches SigLIP's",
+         "raccoon: SigLIP keeps the subjects' probabilities", "raccoon: CLIP's subjects shrink", "raccoon: CLIP sums to 1",
+         "dune: one logit per season", "your labels: images x labels"]
+
+
+@pytest.mark.parametrize("fact", FACTS)
+def test_notebook_variables_after_a_run(lab_run, fact):
+    _, _, report = lab_run
+    assert report["facts"][fact] is True
 
 
 def test_importing_cvkit_does_not_import_transformers():

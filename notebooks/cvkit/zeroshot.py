@@ -143,24 +143,50 @@ def plot_heatmap(
 
 
 # ---------------------------------------------------------------- exercise checks
+#
+# Each check calls the student's function on inputs of its own, which the lab never computes, so that no value pasted
+# from the lab can pass.
 
 
-def _answer_problem(answer: Any, shape: tuple[int, ...], name: str) -> tuple[Any, str | None]:
+def _check_inputs(seed: int, *shape: int) -> torch.Tensor:
+    """Reproducible random numbers of `shape`, drawn by the check (never by the lab)."""
+    import torch
+
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _call(function: Any, *args: Any) -> tuple[Any, str | None]:
+    """(what `function` returns for `args`, None), or (None, why it could not be called)."""
+    if function is None:
+        return None, "your function is still None: define it in the exercise cell and run that cell again"
+    if not callable(function):
+        return None, (f"give the function itself (its name, without calling it), not a {type(function).__name__}: "
+                      "the check calls it on inputs of its own")
+    name = getattr(function, "__name__", "your function")
+    try:
+        return function(*args), None
+    except Exception as err:  # the student's code: any error becomes a "not yet"
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return None, f"{name} raised {type(err).__name__}" + (f": {first_line}" if first_line else "")
+
+
+def _answer_problem(answer: Any, shape: tuple[int, ...]) -> tuple[Any, str | None]:
     """The answer as a float32 CPU tensor, or why it cannot be compared with a reference of `shape`."""
     import torch
 
     if answer is None:
-        return None, f"{name} is still None: compute it in the exercise cell and run that cell again"
+        return None, "your function returned None: end it with a return statement"
     try:
         answer = torch.as_tensor(answer).detach().float().cpu()
     except (TypeError, ValueError, RuntimeError):
-        return None, f"{name} must be a tensor of numbers, not a {type(answer).__name__}"
-    if tuple(answer.shape) == tuple(reversed(shape)) and shape[0] != shape[1]:
-        return None, f"{name} has shape {tuple(answer.shape)}: rows are images and columns labels, so {shape}"
+        return None, f"your function must return a tensor of numbers, not a {type(answer).__name__}"
+    if tuple(answer.shape) == tuple(reversed(shape)):
+        return None, f"it returned shape {tuple(answer.shape)} where {shape} was due: rows are images, columns labels"
     if tuple(answer.shape) != shape:
-        return None, f"{name} has shape {tuple(answer.shape)}, expected {shape}: one row per image, one column per label"
+        return None, (f"for {shape[0]} images and {shape[1]} labels it returned shape {tuple(answer.shape)}, not "
+                      f"{shape}: compute the result from the function's arguments, not from the lab's variables")
     if not torch.isfinite(answer).all():
-        return None, f"{name} holds NaN or infinite values"
+        return None, "it returned NaN or infinite values"
     return answer, None
 
 
@@ -171,52 +197,52 @@ def _close(a: Any, b: Any) -> bool:
     return bool(torch.allclose(a, b, rtol=1e-3, atol=1e-6))
 
 
-def check_sigmoid_scores(answer: Any, image_vectors: Any, text_vectors: Any, model: Any,
-                         exercise: int | str = 1) -> bool:
-    """Exercise check: `answer` must be SigLIP's sigmoid(e^t * cosine + b) of every (image, text) vector pair."""
+def _first_mistake(answer: Any, mistakes: dict[str, Any], otherwise: str) -> str:
+    """The hint of the first known mistake that `answer` equals, else `otherwise`."""
+    return next((hint for hint, wrong in mistakes.items() if _close(answer, wrong)), otherwise)
+
+
+def check_sigmoid_scores(function: Any, exercise: int | str = 1) -> bool:
+    """Exercise check: `function(image_vectors, text_vectors, logit_scale, logit_bias)` must return SigLIP's
+    sigmoid(e^t * cosine + b) for every (image, text) pair; it is called on vectors and parameters of the check's own."""
     import torch
     import torch.nn.functional as F
 
-    images = torch.as_tensor(image_vectors).detach().float().cpu()
-    texts = torch.as_tensor(text_vectors).detach().float().cpu()
-    answer, problem = _answer_problem(answer, (len(images), len(texts)), "my_probs")
+    images, texts = 3 * _check_inputs(1, 3, 24), 2 * _check_inputs(2, 5, 24)  # not unit length, as the towers' output
+    t, b = torch.tensor(1.7), torch.tensor(-0.8)  # neither a real checkpoint's nor a fresh model's
+    answer, problem = _call(function, images.clone(), texts.clone(), t.clone(), b.clone())
     if problem is None:
-        t = model.logit_scale.detach().float().cpu()
-        bias = getattr(model, "logit_bias", None)
-        b = torch.zeros(()) if bias is None else bias.detach().float().cpu()
+        answer, problem = _answer_problem(answer, (len(images), len(texts)))
+    if problem is None:
         cosine = F.normalize(images, dim=-1) @ F.normalize(texts, dim=-1).T
-        right = torch.sigmoid(t.exp() * cosine + b)
-        mistakes = {
-            "you applied a softmax across the labels; SigLIP judges each pair on its own with torch.sigmoid":
-                (t.exp() * cosine + b).softmax(dim=1),
-            "these look like logits, not probabilities: apply torch.sigmoid last": t.exp() * cosine + b,
-            "the bias is missing: add model.logit_bias before the sigmoid": torch.sigmoid(t.exp() * cosine),
-            "the scale is e^t: multiply by model.logit_scale.exp(), not by logit_scale itself":
-                torch.sigmoid(t * cosine + b),
-            "scale each vector to unit length first (divide by its norm), so that the product gives cosines":
-                torch.sigmoid(t.exp() * images @ texts.T + b),
-        }
-        if not _close(answer, right):
-            problem = next((hint for hint, wrong in mistakes.items() if _close(answer, wrong)), None)
-            problem = problem or ("the values differ from sigmoid(e^t * cosine + b): check each step, and compute in "
-                                  "float32 (call .float() on logit_scale and logit_bias)")
+        logits = t.exp() * cosine + b
+        if not _close(answer, torch.sigmoid(logits)):
+            problem = _first_mistake(answer, {
+                "you applied a softmax across the labels; SigLIP judges each pair on its own with torch.sigmoid":
+                    logits.softmax(dim=1),
+                "these look like logits, not probabilities: apply torch.sigmoid last": logits,
+                "the bias is missing: add logit_bias before the sigmoid": torch.sigmoid(t.exp() * cosine),
+                "the scale is e^t: multiply by logit_scale.exp(), not by logit_scale itself": torch.sigmoid(t * cosine + b),
+                "scale each vector to unit length first (divide by its norm), so that the product gives cosines":
+                    torch.sigmoid(t.exp() * images @ texts.T + b),
+            }, "the values differ from sigmoid(e^t * cosine + b) of the arguments: use the function's arguments "
+               "(not the lab's model, scale or bias) and check each step")
     return report_check(exercise, problem)
 
 
-def check_softmax_scores(answer: Any, logits: Any, exercise: int | str = 4) -> bool:
-    """Exercise check: `answer` must be the softmax over the labels (along each row) of the (images x labels) `logits`."""
-    import torch
-
-    logits = torch.as_tensor(logits).detach().float().cpu()
-    answer, problem = _answer_problem(answer, tuple(logits.shape), "my_softmax")
+def check_softmax_scores(function: Any, exercise: int | str = 4) -> bool:
+    """Exercise check: `function(logits)` must return the softmax over the labels (along each row) of an
+    (images x labels) matrix; it is called on logits of the check's own."""
+    logits = 4 * _check_inputs(3, 3, 5) - 2
+    answer, problem = _call(function, logits.clone())
+    if problem is None:
+        answer, problem = _answer_problem(answer, tuple(logits.shape))
     if problem is None and not _close(answer, logits.softmax(dim=1)):
-        mistakes = {
+        problem = _first_mistake(answer, {
             "each image's row must sum to 1: take the softmax over the labels (dim=1), not over the images":
                 logits.softmax(dim=0),
             "that is the sigmoid of each cell; the softmax divides e^logit by the sum over the row": logits.sigmoid(),
             "take the softmax of the logits themselves, not of the sigmoid probabilities":
                 logits.sigmoid().softmax(dim=1),
-        }
-        problem = next((hint for hint, wrong in mistakes.items() if _close(answer, wrong)), None)
-        problem = problem or "the values differ from torch.softmax(logits, dim=1): compare your formula with it"
+        }, "the values differ from a softmax over each row of the argument: compare your formula with torch.softmax")
     return report_check(exercise, problem)
