@@ -1,9 +1,10 @@
 """Run all in Colab never waits on a person: the browser capture gives up by itself, and the notebooks ask for no camera.
 
-Colab is faked as test_install.py fakes it (a `google.colab` module; IPython's own transformer turns `!` and `%`
-lines into calls, here of a shell that runs nothing), with one difference: `google.colab.output.eval_js` runs its JavaScript in headless Chromium (the browser
-fixture of test_demo_browser.py), in a page whose camera permission prompt is never answered (getUserMedia's promise
-never settles), and returns None once its `timeout_sec` has passed, as Colab's does.
+Colab is faked as the setup cells' tests fake it: a `google.colab` module, and IPython's own transformer turning `!`
+and `%` lines into calls (here of a shell that runs nothing). One thing more: `google.colab.output.eval_js` runs its
+JavaScript in headless Chromium (the browser fixture of test_demo_browser.py), in a page whose camera permission prompt
+is never answered (getUserMedia's promise never settles), and returns None once its `timeout_sec` has passed, as
+Colab's does. Each notebook runs in full, once, in this process (stand-in models).
 """
 
 from __future__ import annotations

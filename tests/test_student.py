@@ -253,6 +253,17 @@ def test_make_student_refuses_to_write_over_the_instructor_edition(tmp_path, cap
     assert path.read_bytes() == before
 
 
+def test_make_student_replaces_a_folder_inside_build_as_a_whole(tmp_path, monkeypatch):
+    import make_student
+
+    monkeypatch.setattr(make_student, "BUILD", tmp_path / "build")
+    out = tmp_path / "build" / "student"
+    out.mkdir(parents=True)
+    (out / "stale.ipynb").write_text("{}")
+    assert main([str(_write(tmp_path / "nb", "01_a.ipynb", _instructor())), "--out", str(out)]) == 0
+    assert not (out / "stale.ipynb").exists() and (out / "notebooks" / "01_a.ipynb").exists()
+
+
 def test_make_student_refuses_a_folder_outside_build_that_is_not_empty(tmp_path, capsys):
     path = _write(tmp_path / "nb", "01_a.ipynb", _instructor())
     (tmp_path / "mine").mkdir()
