@@ -4,18 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: help setup run test lab weights bench colab student clean
+.PHONY: help setup run test lab weights bench colab student clean browser demo
 
 help:
 	@echo "make run    execute every lab notebook into build/ (needs network once for the weights)"
-	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models"
+	@echo "make test   unit tests + every notebook under nbval, against offline stand-in models (any user)"
 	@echo "make test-colab [PYTHON_COLAB=python3.13]   the same tests in .venv-colab, at Colab's versions (.ci/colab-constraints.txt)"
 	@echo "make lab [LAB_ARGS=...]   start JupyterLab on the notebooks (also as root, e.g. in a container)"
 	@echo "make demo [DEMO_ARGS=...]   serve the live demo (the three labs' models in one page) on http://127.0.0.1:7860;"
 	@echo "            DEMO_ARGS=--help lists its options (--share, --port, --zero-shot google/siglip2-base-patch16-224, ...)"
-	@echo "make browser   make sure a Chromium is there for the browser tests (as root: apt-get install chromium)"
+	@echo "make browser   install Chromium for the browser tests where none is found (as root: apt-get install chromium);"
+	@echo "            without one, make test skips them (CVKIT_REQUIRE_BROWSER=1 makes that a failure, as in CI)"
 	@echo "make weights [CACHE=dir] [WITH_BASE=1]   fetch every lab's real weights once into .cache/ (then no network)"
-	@echo "make bench  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
+	@echo "make bench [BENCH_ARGS=...]  benchmark each lab (kit vs bare library, full-size costs) -> table + build/bench.json"
 	@echo "make colab [REPO=owner/name]  stamp the GitHub repository (default: the origin remote) into badges and setup cells"
 	@echo "make student [REPO=owner/name] [BRANCH=name]  write the student edition (no solutions, answers or outputs) to build/student/"
 
@@ -32,9 +33,9 @@ run: setup
 	$(BIN)/python scripts/run_notebooks.py
 
 bench: setup
-	PYTHONPATH=$(CURDIR)/tests $(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-test: setup browser
+test: setup
 	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest
 
@@ -44,7 +45,7 @@ VENV_COLAB   := .venv-colab
 
 .PHONY: test-colab
 # The test of `make lab` is left out: it starts JupyterLab from the kit's own .venv, which this env is not.
-test-colab: browser
+test-colab:
 	bash .ci/colab_env.sh $(PYTHON_COLAB) $(VENV_COLAB)
 	$(VENV_COLAB)/bin/python -m pytest --deselect tests/test_run_notebooks.py::test_make_lab_starts_jupyterlab_also_as_root
 
@@ -61,7 +62,8 @@ demo: setup
 	$(BIN)/python -m cvkit.demo $(DEMO_ARGS)
 
 # The browser tests (tests/test_demo_browser.py) drive the system's Chromium through Playwright (no browser download):
-# the first of these on the PATH, or $$CVKIT_CHROMIUM. Where none is there, root installs Debian's package.
+# $$CVKIT_CHROMIUM, else the first of these on the PATH. `make test` never installs anything: without a Chromium it
+# skips those tests. This target installs Debian's package, for root; anyone else gets one line saying what to do.
 BROWSERS := chromium chromium-browser google-chrome google-chrome-stable
 browser:
 	@for name in $(BROWSERS); do command -v $$name >/dev/null 2>&1 && exit 0; done; \
@@ -71,7 +73,7 @@ browser:
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }; \
 	else \
-		echo "The browser tests need Chromium: install it (Debian: sudo apt-get install chromium) or set CVKIT_CHROMIUM to a Chromium or Chrome, then run make test again" >&2; \
+		echo "The browser tests need Chromium: install it (Debian: sudo make browser, or sudo apt-get install chromium) or set CVKIT_CHROMIUM to a Chromium or Chrome" >&2; \
 		exit 1; \
 	fi
 

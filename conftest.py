@@ -1,16 +1,17 @@
 """Test set-up for the whole suite, notebooks included.
 
-Before anything runs, stand-in models (real architectures, random weights) are written into a temporary copy of
-each library's cache, the libraries are told to stay offline, and every process of the run (pytest and nbval's
-kernels, which inherit this environment) refuses and logs any connection beyond this machine.
+At start-up the libraries are pointed at a temporary folder for the run's stand-in models (real architectures,
+random weights), told to stay offline, and every process of the run (pytest, its workers, nbval's kernels and any
+subprocess: they inherit this environment) refuses and logs any connection beyond this machine. Each family of
+stand-ins is built when the first test that needs it starts (`@pytest.mark.standins(...)`; a notebook needs the
+models it loads), once per run, whichever worker comes first. The run fails if any process tried to reach the
+network outside a test that expects it (the `offline_attempts` fixture).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,45 +21,95 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 NONET = ROOT / "tests" / "nonet"
 
+# The stand-in families each notebook loads (tests/standins/); a notebook not listed here gets every family.
+NOTEBOOK_STANDINS = {
+    "01_image_classification.ipynb": ("resnet",),
+    "02_object_detection.ipynb": ("yolo", "fasterrcnn"),
+    "03_zero_shot_classification.ipynb": ("siglip", "clip"),
+    "04_one_photo_three_models.ipynb": ("resnet", "yolo", "siglip"),
+    "05_live_demo.ipynb": ("resnet", "yolo", "siglip"),
+}
+# Test modules that do not yet declare the families they use with `pytestmark = pytest.mark.standins(...)`.
+MODULE_STANDINS = {
+    "test_classify.py": ("resnet",),
+    "test_detect.py": ("yolo", "fasterrcnn", "resnet"),  # resnet: a test reads both lines of the torch STANDIN file
+    "test_detect_notebook.py": ("yolo", "fasterrcnn"),
+    "test_zeroshot.py": ("siglip", "clip"),
+    "test_weights.py": ("resnet", "yolo", "siglip"),
+    "test_demo.py": ("resnet", "yolo", "siglip"),
+    "test_one_photo.py": ("resnet", "yolo", "siglip"),
+    "test_student.py": ("resnet", "fasterrcnn", "yolo", "siglip", "clip"),
+}
+
 
 def pytest_configure(config):
     if hasattr(config, "workerinput") or os.environ.get("CVKIT_STANDINS_ROOT"):
-        return
+        return  # an xdist worker, or a pytest run inside a test: the environment is set already
+    from standins import environment
+
     root = Path(tempfile.mkdtemp(prefix="cvkit-test-"))
     config.cvkit_root = root
-    offline = {
+    (root / "network").mkdir()
+    os.environ.update({
         "CVKIT_REAL_CACHE": os.environ.get("CVKIT_CACHE") or str(ROOT / ".cache"),  # for the real-weights tier
         "CVKIT_STANDINS_ROOT": str(root),
-        "CVKIT_NET_LOG": str(root / "network-attempts.log"),
+        "CVKIT_NET_LOG_DIR": str(root / "network"),
         "CVKIT_CACHE": str(root / "cvkit-cache"),
-        "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
-        "YOLO_OFFLINE": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(NONET), os.environ.get("PYTHONPATH")])),
         "PYTHONWARNINGS": "ignore::DeprecationWarning",
-    }
-    os.environ.update(offline)
-    from nonet import netguard  # noqa: F401  (guards this process; kernels get it through sitecustomize)
+        **environment(root),
+    })
+    if config.getoption("numprocesses", None):
+        # Workers already keep every core busy: a second torch thread per process (workers, kernels, subprocesses)
+        # would only wait for a core, and OpenMP's waiting threads spin, which costs the run several times the CPU.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.pop("CVKIT_NET_LOG", None)  # a log file named by hand would take every process's attempts
+    sys.path.insert(0, str(NONET))
+    import netguard  # the others get it through sitecustomize
 
-    # Build the stand-ins in a child process, so that no library here reads its cache settings before they are set.
-    build = subprocess.run(
-        [sys.executable, "-c", "import json, sys; from standins import install_all; "
-         "print(json.dumps(install_all(__import__('pathlib').Path(sys.argv[1]))))", str(root)],
-        cwd=ROOT / "tests", capture_output=True, text=True,
-    )
-    if build.returncode != 0:
-        raise pytest.UsageError("could not build the stand-in models:\n" + build.stderr[-3000:])
-    os.environ.update(json.loads(build.stdout.strip().splitlines()[-1]))
+    netguard.guard()
+
+
+def pytest_xdist_auto_num_workers(config):
+    """With `-n auto`, no more workers than files named (--dist loadfile runs a file in one worker), none for one;
+    xdist's own count for directories."""
+    named = {arg.split("::", 1)[0] for arg in config.args}
+    if all(Path(config.invocation_params.dir, path).is_file() for path in named):
+        return min(len(named), os.cpu_count() or 1) if len(named) > 1 else 0
+    return None
+
+
+def standin_families(item) -> tuple[str, ...]:
+    """The stand-in families a test needs: its `standins` markers, or its notebook's or module's entry above."""
+    from standins import FAMILIES
+
+    marks = list(item.iter_markers("standins"))
+    if marks:
+        return tuple(family for mark in marks for family in mark.args)
+    if item.path.suffix == ".ipynb":
+        return NOTEBOOK_STANDINS.get(item.path.name, FAMILIES)
+    return MODULE_STANDINS.get(item.path.name, ())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Build the stand-ins the test needs before its fixtures (and a notebook's kernel) start."""
+    from standins import ensure
+
+    ensure(*standin_families(item))
 
 
 def pytest_sessionfinish(session, exitstatus):
     root = getattr(session.config, "cvkit_root", None)
     if root is None:
         return
-    log = root / "network-attempts.log"
-    if log.exists() and log.read_text().strip():
-        print("\nNetwork attempts during the tests (all refused):\n" + log.read_text(), file=sys.stderr)
-        session.exitstatus = 1
+    from netguard import unexpected_attempts
+
+    unexpected = unexpected_attempts(root / "network")
+    if unexpected:
+        print("\nNetwork attempts that no test expected (all refused):\n" + "\n".join(unexpected), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -79,17 +130,13 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture
-def offline_attempts():
-    """For tests of what happens offline: a function listing the (refused) network attempts made since the test
-    began, which the run then does not count as a failure (every other attempt does)."""
-    log = Path(os.environ["CVKIT_NET_LOG"])
-    before = log.read_text() if log.exists() else ""
+def offline_attempts(request):
+    """For tests of what happens offline: a function listing the (refused) network attempts made so far by this test
+    and the processes it started (each `pid N: what`); the run does not count them as a failure."""
+    from netguard import attempts_of, expect_attempts
 
-    def attempts() -> list[str]:
-        return (log.read_text() if log.exists() else "")[len(before):].splitlines()
-
-    yield attempts
-    log.write_text(before)
+    expect_attempts(request.node.nodeid)
+    return lambda: attempts_of(request.node.nodeid)
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,21 @@ Sections, on the CPU or the first CUDA GPU (in the dtype `cvkit.pick_dtype` give
   Lab 3 also times feature reuse against one pipeline call per image per class set (target >= 3x, 8 images x 3 sets);
 - fullsize: the real architectures: build, latency per image at batch 1 and 8, peak memory, each in its own process;
 - notebooks: each notebook's first cells, up to its environment check, in a fresh interpreter;
-Models have random weights (costs do not depend on them); YOLO11n's are the tests' stand-in's, which finds boxes.
-Times come from torch.utils.benchmark (median and interquartile range); a target is met only when the whole 95 %
-interval of the median meets it. Writes build/bench.json; --update-readme also writes the table into README.md.
-Needs tests/ on PYTHONPATH for the stand-ins (`make bench` sets it). Never uses the network.
+Models have random weights (costs do not depend on them), except YOLO11n's (a detector with random weights finds no
+boxes to compare): yolo11n.pt as ultralytics finds it (the kit cache of `make weights`; else it downloads it), or
+--yolo PATH. SigLIP 2's processor (its tokenizer and image settings) comes from the Hugging Face cache the same way,
+or --siglip-processor PATH. Times come from torch.utils.benchmark (median and interquartile range); a target is met
+only when the whole 95 % interval of the median meets it. Writes build/bench.json; --update-readme also writes the
+table into README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import dataclasses
 import datetime as _dt
 import functools
-import importlib
 import json
 import math
 import multiprocessing
@@ -30,9 +30,8 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +64,8 @@ class Settings:
     siglip: str = "so400m"          # the full-size SigLIP, a key of SIGLIP
     reuse_images: int = 8           # Lab 3 reuse comparison: images x the 3 class sets
     reuse_pairs: int = 1            # one pair takes about 8 minutes at so400m on 2 CPU cores
+    yolo: str = "yolo11n.pt"        # Lab 2's weights, as YOLO() takes them
+    siglip_processor: str = SIGLIP_ID  # where AutoProcessor finds SigLIP 2's processor
 
 
 QUICK = Settings(quick=True, min_run_time=0.3, big_min_run_time=0.3, pairs=6, images=2, siglip="small", reuse_images=2)
@@ -201,7 +202,7 @@ def describe_machine(m: dict[str, Any]) -> str:
 def render_markdown(report: dict[str, Any]) -> str:
     """The README region: when, where and how the numbers were measured, then the table."""
     m, s = report["machine"], report["settings"]
-    command = "`PYTHONPATH=tests .venv/bin/python scripts/bench.py --quick`" if s.get("quick") else "`make bench`"
+    command = "`.venv/bin/python scripts/bench.py --quick`" if s.get("quick") else "`make bench`"
     loads = [x for x in (m.get("load_average"), report.get("load_average_end")) if x]
     load_text = ("; load average " + " -> ".join(f"{x[0]:.1f}" for x in loads)) if loads else ""
     if loads and max(x[0] for x in loads) > 0.5 * (m.get("cores") or 1):
@@ -214,8 +215,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"their median and interquartile range. A kit / bare ratio is the median of {s.get('pairs')} per-pair ratios, "
         "kit and bare run alternately on the same images after one untimed call each that checks both give the same "
         "results. A target is met when the whole 95 % interval of the median (distribution-free, from order "
-        "statistics) meets it, missed when none of it does, inconclusive otherwise. Models have random weights (no "
-        "download; costs do not depend on the weights); YOLO11n is the tests' stand-in, adjusted to find boxes."
+        "statistics) meets it, missed when none of it does, inconclusive otherwise. Models have random weights (costs "
+        f"do not depend on the weights), except YOLO11n's ({s.get('yolo')}), which must find boxes to compare."
         "\n\n" + format_table(report["rows"])
     )
 
@@ -303,32 +304,11 @@ def _paths(lab: int, limit: int | None) -> list[Path]:
     return [s.path for s in cvkit.sample_images(lab)][:limit]
 
 
-def _standin(name: str) -> Any:
-    """The tests' stand-in module `standins.<name>` (tests/standins/), found through PYTHONPATH."""
-    try:
-        return importlib.import_module(f"standins.{name}")
-    except ModuleNotFoundError as err:
-        if not (err.name or "").startswith("standins"):
-            raise
-        raise RuntimeError("the benchmark uses the tests' stand-ins: put tests/ on PYTHONPATH (make bench does)") from err
-
-
-def siglip_processor() -> Any:
-    """SigLIP 2's processor (384 px, mean = std = 0.5; Gemma-style tokenizer) from the tests' stand-in: no download."""
+def siglip_processor(source: str) -> Any:
+    """SigLIP 2's processor (384 px, mean = std = 0.5; Gemma's tokenizer): only these files, never the model."""
     from transformers import AutoProcessor
 
-    with tempfile.TemporaryDirectory(prefix="bench-siglip-") as tmp:
-        hub = Path(_standin("siglip").install(Path(tmp))["HF_HOME"]) / "hub"
-        return AutoProcessor.from_pretrained(SIGLIP_ID, cache_dir=hub, local_files_only=True)
-
-
-@contextlib.contextmanager
-def standin_yolo() -> Iterator[str]:
-    """The path of the tests' stand-in yolo11n.pt (the real architecture, adjusted to find boxes), in a temporary
-    folder; ultralytics, if imported only after this, takes the stand-in's settings rather than the user's."""
-    with tempfile.TemporaryDirectory(prefix="bench-yolo-") as tmp:
-        env = _standin("yolo").install(Path(tmp))
-        yield str(next(Path(env["YOLO_CONFIG_DIR"]).rglob("yolo11n.pt")))
+    return AutoProcessor.from_pretrained(source)
 
 
 def build_siglip(size: str, device: Any, dtype: Any) -> Any:
@@ -423,22 +403,20 @@ def bench_lab2(settings: Settings) -> list[dict]:
 
     device, dtype = _device_dtype()
     paths = _paths(2, settings.images)
-    with standin_yolo() as weights:
-        from ultralytics import YOLO
+    from ultralytics import YOLO
 
-        model = YOLO(weights)
-        options = dict(conf=0.25, iou=0.7, device=device, quantize=16 if dtype != torch.float32 else None,
-                       verbose=False)
+    model = YOLO(settings.yolo)
+    options = dict(conf=0.25, iou=0.7, device=device, quantize=16 if dtype != torch.float32 else None, verbose=False)
 
-        def kit():
-            return [model.predict(cvkit.load_image(p), **options)[0] for p in paths]
+    def kit():
+        return [model.predict(cvkit.load_image(p), **options)[0] for p in paths]
 
-        def bare():
-            return [model.predict(str(p), **options)[0] for p in paths]
+    def bare():
+        return [model.predict(str(p), **options)[0] for p in paths]
 
-        n = len(paths)
-        return kit_vs_bare("lab2", f"predict on load_image images, {n} images", f"predict on the file paths, {n} images",
-                           kit, bare, same_boxes, settings.pairs, note="the tests' stand-in YOLO11n")
+    n = len(paths)
+    return kit_vs_bare("lab2", f"predict on load_image images, {n} images", f"predict on the file paths, {n} images",
+                       kit, bare, same_boxes, settings.pairs, note=Path(settings.yolo).name)
 
 
 def _prompts(labels: list[str]) -> list[str]:
@@ -459,7 +437,7 @@ def bench_lab3(settings: Settings) -> list[dict]:
     device, dtype = _device_dtype()
     images = [cvkit.load_image(p) for p in _paths(3, settings.images)]
     labels = cvkit.read_class_sets()["subjects"]
-    model, processor = build_siglip("small", device, dtype), siglip_processor()
+    model, processor = build_siglip("small", device, dtype), siglip_processor(settings.siglip_processor)
 
     def kit():
         img = cvkit.image_features(model, processor, images, device, dtype, batch_size=8)
@@ -492,7 +470,7 @@ def child_reuse(settings: Settings) -> list[dict]:
     from transformers import pipeline
 
     device, dtype = _device_dtype()
-    model, processor = build_siglip(settings.siglip, device, dtype), siglip_processor()
+    model, processor = build_siglip(settings.siglip, device, dtype), siglip_processor(settings.siglip_processor)
     class_sets = cvkit.read_class_sets()
     images = [cvkit.load_image(p) for p in _paths(3, settings.reuse_images)]
     classifier = pipeline("zero-shot-image-classification", model=model, tokenizer=processor.tokenizer,
@@ -562,11 +540,11 @@ def child_yolo(settings: Settings) -> list[dict]:
     device, dtype = _device_dtype()
     images = ([cvkit.load_image(p) for p in _paths(2, None)] * 8)[:8]
     options = dict(conf=0.25, iou=0.7, device=device, quantize=16 if dtype != torch.float32 else None, verbose=False)
-    with standin_yolo() as weights:
-        from ultralytics import YOLO
+    from ultralytics import YOLO
 
-        return _latency_rows(settings, "YOLO11n", 'YOLO("yolo11n.pt")', "predict 640 px", lambda: YOLO(weights),
-                             lambda net, n: net.predict(images[:n], **options), device, _rss_mb())
+    return _latency_rows(settings, "YOLO11n", f"YOLO({Path(settings.yolo).name!r})", "predict 640 px",
+                         lambda: YOLO(settings.yolo), lambda net, n: net.predict(images[:n], **options), device,
+                         _rss_mb())
 
 
 def child_siglip(settings: Settings) -> list[dict]:
@@ -576,7 +554,7 @@ def child_siglip(settings: Settings) -> list[dict]:
 
     device, dtype = _device_dtype()
     labels = cvkit.read_class_sets()["subjects"]
-    tokens = cvkit.tokenize_prompts(siglip_processor(), _prompts(labels)).to(device)
+    tokens = cvkit.tokenize_prompts(siglip_processor(settings.siglip_processor), _prompts(labels)).to(device)
     build_siglip("small", device, dtype)  # warm-up: the same code paths, a small model
     baseline = _rss_mb()
     seconds, model = timed(lambda: build_siglip(settings.siglip, device, dtype))
@@ -599,7 +577,7 @@ def child_siglip(settings: Settings) -> list[dict]:
 
 def bench_fullsize(settings: Settings) -> list[dict]:
     rows = []
-    for model, child in (("ResNet-18", child_resnet18), ("YOLO11n (the tests' stand-in)", child_yolo)):
+    for model, child in (("ResNet-18", child_resnet18), ("YOLO11n", child_yolo)):
         _log(f"fullsize: {model} in its own process")
         rows += in_child(child, settings)
     _log(f"fullsize: SigLIP {settings.siglip} in its own process (so400m: build about 35 s and 5.5 GB on a 2-core CPU)")
@@ -669,34 +647,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help=f"comma-separated sections among {','.join(SECTIONS)}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report (default build/bench.json)")
     parser.add_argument("--update-readme", action="store_true", help="write the table into README.md between the markers")
-    parser.add_argument("--from-json", type=Path, help="print (and with --update-readme write) an earlier report; measure nothing")
+    parser.add_argument("--yolo", default=Settings.yolo, help="Lab 2's weights (default: yolo11n.pt, where ultralytics finds it)")
+    parser.add_argument("--siglip-processor", default=Settings.siglip_processor,
+                        help=f"a model id or folder with SigLIP 2's processor (default: {SIGLIP_ID})")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    for key in ("HF_HUB_OFFLINE", "YOLO_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
-        os.environ.setdefault(key, "1")
-    if args.from_json:
-        report = json.loads(args.from_json.read_text(encoding="utf-8"))
-        if report.get("schema") != SCHEMA:
-            print(f"{args.from_json} has schema {report.get('schema')}; this script reads {SCHEMA}", file=sys.stderr)
-            return 2
-    else:
-        names = [n.strip() for n in args.only.split(",")] if args.only else list(SECTIONS)
-        unknown = [n for n in names if n not in SECTIONS]
-        if unknown:
-            print(f"unknown section(s): {', '.join(unknown)}; choose among {', '.join(SECTIONS)}", file=sys.stderr)
-            return 2
-        names = [n for n in SECTIONS if n in names]  # fixed order
-        settings, machine = QUICK if args.quick else Settings(), machine_info()
-        _log(f"sections {', '.join(names)} on {describe_machine(machine)}")
-        start = time.perf_counter()
-        rows = run_sections(names, settings)
-        report = make_report(rows, machine, settings, names, time.perf_counter() - start)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        _log(f"wrote {args.out} ({report['seconds']:.0f} s in all)")
+    names = [n.strip() for n in args.only.split(",")] if args.only else list(SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        print(f"unknown section(s): {', '.join(unknown)}; choose among {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    names = [n for n in SECTIONS if n in names]  # fixed order
+    from cvkit.weights import use_kit_cache
+
+    use_kit_cache()  # the weights of `make weights`, offline, where they are there
+    settings = dataclasses.replace(QUICK if args.quick else Settings(), yolo=args.yolo,
+                                   siglip_processor=args.siglip_processor)
+    machine = machine_info()
+    _log(f"sections {', '.join(names)} on {describe_machine(machine)}")
+    start = time.perf_counter()
+    rows = run_sections(names, settings)
+    report = make_report(rows, machine, settings, names, time.perf_counter() - start)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _log(f"wrote {args.out} ({report['seconds']:.0f} s in all)")
     print(render_markdown(report))
     missed = [f"{r['section']} {r['name']}" for r in report["rows"] if r.get("verdict") == "missed"]
     if missed:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import cvkit
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from PIL import Image
 from torchvision.models import ResNet18_Weights, ResNet50_Weights, resnet18
 from torchvision.transforms import functional as TF
 
+ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 SWAPPED = ResNet50_Weights.IMAGENET1K_V2  # the exercise's model: other resize size, other block type
 
@@ -51,14 +55,14 @@ def test_crop_box_is_the_part_of_the_image_the_weights_transforms_keep(weights, 
     image = _x_ramp(*size)
     kept = TF.center_crop(TF.resize(image, preprocess.resize_size), preprocess.crop_size)
     first, last = np.asarray(kept)[0, [0, -1], 0] / 255 * (size[0] - 1)  # the kept columns, in original pixels
-    left, top, right, bottom = cvkit.crop_box(size, preprocess)
+    left, top, right, bottom = cvkit.classify.crop_box(size, preprocess)
     assert abs(left - first) < 3 and abs(right - 1 - last) < 3
     assert bottom - top == pytest.approx(right - left) and (top + bottom) / 2 == pytest.approx(size[1] / 2)
 
 
 def test_show_crops_dims_what_the_crop_drops_and_keeps_the_rest(monkeypatch):
     shown = []
-    monkeypatch.setattr(cvkit.core, "show_grid", lambda images, titles=None, **kw: shown.extend(images))
+    monkeypatch.setattr(cvkit.plots, "show_grid", lambda images, titles=None, **kw: shown.extend(images))
     image = Image.new("RGB", (400, 200), (200, 200, 200))
     cvkit.show_crops([image], WEIGHTS.transforms(), ["grey"])
     pixels = np.asarray(shown[0])
@@ -144,22 +148,6 @@ def test_show_heatmap_names_rows_and_columns_and_writes_values_that_fit(rows, wr
     plt.close("all")
 
 
-def test_notebook_runs_with_resnet50_v2_swapped_in():
-    from nbrun import execute_with
-
-    nb = execute_with("01_image_classification.ipynb", {
-        "models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1": "models.resnet50, models.ResNet50_Weights.IMAGENET1K_V2",
-        # two images keep the run short: the tabby for the convolution, the hammer for the crop section
-        "samples = cvkit.sample_images(1)": 'samples = [s for s in cvkit.sample_images(1) if s.name in ("tabby_cat", "hammer")]',
-    })
-    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
-    assert "ResNet50_Weights.IMAGENET1K_V2: 25.6 M parameters" in printed
-    assert "16 residual blocks" in printed
-    checks = [cell for cell in nb.cells if "check" in cell.metadata.get("tags", [])]
-    verdicts = ["".join(out.get("text", "") for out in cell.outputs).strip() for cell in checks]
-    assert len(checks) == 3 and all(v.startswith("Exercise ") and v.endswith(": correct") for v in verdicts), verdicts
-
-
 # ------------------------------------------------------------------ look inside: feature maps and Grad-CAM figures
 
 
@@ -204,123 +192,363 @@ def test_show_cams_rejects_a_map_count_unlike_the_picture_count():
         cvkit.show_cams([np.ones((4, 4, 3))] * 2, torch.zeros(1, 1, 4, 4))
 
 
-# ------------------------------------------------------------------ exercise checks
+# ------------------------------------------------------------------ exercise checks: right answers, wrong answers
 
 
 def _true_convolution(image, kernel):
-    """The textbook convolution, built independently: the transposed cross-correlation is a convolution."""
-    return torch.nn.functional.conv_transpose2d(image, kernel, padding=kernel.shape[-1] // 2)[0, 0]
+    """The textbook convolution of an (H, W) image with a 3 x 3 kernel, centred and zero padded, built independently:
+    the transposed cross-correlation is a convolution."""
+    return torch.nn.functional.conv_transpose2d(image[None, None], kernel[None, None], padding=1)[0, 0]
 
 
-@pytest.fixture(scope="module")
-def conv_case():
-    torch.manual_seed(0)
-    image = torch.rand(1, 1, 12, 9)
-    kernel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]).view(1, 1, 3, 3)
-    return image, kernel
+def _literal_convolution(image, kernel):
+    """The lecture's formula as written: out(x, y) = sum over i, j from 0 of I(x - i, y - j) K(i, j), zero outside."""
+    rows, columns = image.shape
+    out = torch.zeros(rows, columns)
+    for x in range(rows):
+        for y in range(columns):
+            for i in range(3):
+                for j in range(3):
+                    if x - i >= 0 and y - j >= 0:
+                        out[x, y] += image[x - i, y - j] * kernel[i, j]
+    return out
 
 
-def test_check_convolution_accepts_the_textbook_convolution(conv_case, capsys):
-    image, kernel = conv_case
-    assert cvkit.check_convolution(_true_convolution(image, kernel), image, kernel) is True
+def _raise(*args, **kwargs):
+    raise IndexError("index 3 is out of bounds")
+
+
+@pytest.mark.parametrize("my_conv", [_true_convolution, _literal_convolution,
+                                     lambda image, kernel: _true_convolution(image, kernel)[None, None]],
+                         ids=["kernel-centred", "indices-from-0-as-written", "batch-shaped"])
+def test_check_convolution_accepts_the_lectures_convolution_in_either_index_convention(my_conv, capsys):
+    assert cvkit.check_convolution(my_conv) is True
     assert capsys.readouterr().out == "Exercise 1: correct\n"
 
 
-def test_check_convolution_accepts_a_batch_shaped_answer(conv_case, capsys):
-    image, kernel = conv_case
-    assert cvkit.check_convolution(_true_convolution(image, kernel)[None, None], image, kernel) is True
-
-
-@pytest.mark.parametrize(("make_answer", "says"), [
-    (lambda image, kernel: None, "my_conv is still None"),
-    (lambda image, kernel: "edges", "should be a tensor, not str"),
-    (lambda image, kernel: torch.zeros(10, 7), "has shape (10, 7), expected (12, 9): pad the image by 1 pixels"),
-    (lambda image, kernel: torch.nn.functional.conv2d(image, kernel, padding=1), "that is the cross-correlation"),
-    (lambda image, kernel: _true_convolution(image, kernel) + torch.eye(12, 9), "9 of 108 values differ, the first at row 0"),
-], ids=["none", "not-a-tensor", "wrong-shape", "cross-correlation", "some-values-wrong"])
-def test_check_convolution_says_what_is_wrong_without_raising(conv_case, capsys, make_answer, says):
-    image, kernel = conv_case
-    assert cvkit.check_convolution(make_answer(image, kernel), image, kernel) is False
+@pytest.mark.parametrize(("my_conv", "says"), [
+    (None, "my_conv is still None: define the function my_conv(image, kernel)"),
+    (torch.zeros(7, 10), "my_conv should be a function my_conv(image, kernel), not a Tensor"),
+    (lambda image, kernel: None, "my_conv(image, kernel) returned None"),
+    (lambda image, kernel: "edges", "my_conv(image, kernel) should return a tensor, not a str"),
+    (lambda image, kernel: torch.zeros(5, 8), "returned shape (5, 8), expected (7, 10): zero padding keeps the size"),
+    (lambda image, kernel: torch.nn.functional.conv2d(image[None, None], kernel[None, None], padding=1),
+     "that is the cross-correlation F.conv2d computes"),
+    (lambda image, kernel: _true_convolution(image, kernel.flip(0)), "values differ, the first at row 0"),
+    (_raise, "my_conv(image, kernel) raised IndexError: index 3 is out of bounds"),
+], ids=["none", "a-tensor", "returns-none", "returns-a-string", "no-padding", "cross-correlation", "one-axis-flipped",
+        "raises"])
+def test_check_convolution_says_what_is_wrong_without_raising(my_conv, says, capsys):
+    assert cvkit.check_convolution(my_conv) is False
     out = capsys.readouterr().out
     assert out.startswith("Exercise 1: not yet - ") and says in out
 
 
-CATEGORIES = ["crane", "tabby", "crane", "lynx", "bee", "fly", "hammer"]  # "crane" twice, as in ImageNet's names
-PROBS = torch.tensor([[0.05, 0.40, 0.10, 0.20, 0.15, 0.06, 0.04], [0.30, 0.02, 0.03, 0.05, 0.25, 0.15, 0.20]])
+def _top5_by_sorting(probs, categories, k=5):
+    return [[categories[i] for i in row[:k]] for row in probs.argsort(dim=1, descending=True).tolist()]
 
 
 def test_check_top5_accepts_the_names_sorted_by_probability(capsys):
-    answer = [["tabby", "lynx", "bee", "crane", "fly"], ["crane", "bee", "hammer", "fly", "lynx"]]
-    assert cvkit.check_top5(answer, PROBS, CATEGORIES) is True
+    assert cvkit.check_top5(_top5_by_sorting) is True
     assert capsys.readouterr().out == "Exercise 2: correct\n"
 
 
-@pytest.mark.parametrize(("answer", "says"), [
+@pytest.mark.parametrize(("my_top5", "says"), [
     (None, "my_top5 is still None"),
-    ([["tabby", "lynx", "bee", "crane", "fly"]], "should be a list of 2 lists"),
-    ([["tabby", "lynx", "bee", "crane"], ["crane", "bee", "hammer", "fly", "lynx"]], "image 0: expected a list of 5"),
-    ([[1, 3, 4, 0, 5], ["crane", "bee", "hammer", "fly", "lynx"]], "image 0: expected a list of 5 class names (strings)"),
-    ([["tabby", "lynx", "bee", "crane", "fly"], ["crane", "bee", "hammer", "fly", "wolf"]], "image 1: 'wolf' is not one"),
-    ([["lynx", "tabby", "bee", "crane", "fly"], ["crane", "bee", "hammer", "fly", "lynx"]], "image 0: the right classes, but"),
-    ([["tabby", "lynx", "bee", "crane", "hammer"], ["crane", "bee", "hammer", "fly", "lynx"]], "image 0: not the 5 most"),
-], ids=["none", "too-few-images", "too-few-names", "indices", "unknown-name", "wrong-order", "wrong-class"])
-def test_check_top5_says_what_is_wrong_without_raising(capsys, answer, says):
-    assert cvkit.check_top5(answer, PROBS, CATEGORIES) is False
+    ([["tabby", "tiger cat", "Egyptian cat", "lynx", "tabby"]], "should be a function my_top5(probs, categories, k=5)"),
+    (lambda probs, categories: _top5_by_sorting(probs, categories), "my_top5(probs, categories, k=3) raised TypeError"),
+    (lambda probs, categories, k=5: _top5_by_sorting(probs, categories), "k=3), row 0: expected a list of 3 class names"),
+    (lambda probs, categories, k=5: _top5_by_sorting(probs, categories, k)[:1], "should return a list of 3 lists"),
+    (lambda probs, categories, k=5: probs.argsort(dim=1, descending=True)[:, :k].tolist(),
+     "row 0: expected class names (strings): look each index up in categories"),
+    (lambda probs, categories, k=5: [[n.upper() for n in row] for row in _top5_by_sorting(probs, categories, k)],
+     "is not one of the categories given to my_top5"),
+    (lambda probs, categories, k=5: [row[::-1] for row in _top5_by_sorting(probs, categories, k)],
+     "row 0: the right classes, but list them from the most probable down"),
+    (lambda probs, categories, k=5: _top5_by_sorting(-probs, categories, k), "row 0: not the 5 most probable classes"),
+    (_raise, "my_top5(probs, categories) raised IndexError"),
+], ids=["none", "a-list", "no-k", "k-ignored", "too-few-rows", "indices", "unknown-names", "wrong-order",
+        "least-probable", "raises"])
+def test_check_top5_says_what_is_wrong_without_raising(my_top5, says, capsys):
+    assert cvkit.check_top5(my_top5) is False
     out = capsys.readouterr().out
     assert out.startswith("Exercise 2: not yet - ") and says in out
-    assert "0.40" not in out and "0.4" not in out  # no probabilities: the check gives hints, not the answer
+
+
+def _gradcam_by_hand(model, layer, x, target, reduce="mean", relu=True, weighted=True):
+    """Grad-CAM written out (Selvaraju et al., 2017), or, with other arguments, one of its usual mistakes."""
+    kept = {}
+    hook = layer.register_forward_hook(lambda module, inputs, output: kept.update(A=output))
+    score = model(x)[0, target]
+    hook.remove()
+    (gradient,) = torch.autograd.grad(score, kept["A"])
+    channel_weights = getattr(gradient, reduce)(dim=(2, 3), keepdim=True) if weighted else 1.0
+    cam = (channel_weights * kept["A"]).sum(dim=1)[0]
+    return cam.relu() if relu else cam
 
 
 @pytest.fixture(scope="module")
-def gradcam_case():
-    """A random ResNet-18, an image with texture in one corner, Captum's Grad-CAM for the most probable class whose
-    map has both signs (so that a missing ReLU shows), and the layer4 output and gradient to redo it by hand."""
-    from captum.attr import LayerGradCam
-
+def random_resnet():
     torch.manual_seed(0)
-    model = resnet18().eval()
-    image = torch.zeros(1, 3, 128, 128)
-    image[:, :, :64, :64] = 3 * torch.randn(1, 3, 64, 64)
-    gradcam = LayerGradCam(model, model.layer4)
-    for target in model(image)[0].argsort(descending=True).tolist():
-        signed = gradcam.attribute(image, target=target)[0, 0]
-        if (signed < 0).any() and (signed > 0).any():
-            break
-    reference = gradcam.attribute(image, target=target, relu_attributions=True)[0, 0].detach()
-    kept = {}
-    hook = model.layer4.register_forward_hook(lambda module, inputs, output: kept.update(A=output))
-    score = model(image)[0, target]
-    hook.remove()
-    (gradient,) = torch.autograd.grad(score, kept["A"])
-    return reference, kept["A"].detach(), gradient
+    return resnet18().eval()
 
 
-def test_check_gradcam_accepts_grad_cam_computed_by_hand(gradcam_case, capsys):
-    reference, activations, gradient = gradcam_case
-    by_hand = (gradient.mean(dim=(2, 3), keepdim=True) * activations).sum(dim=1)[0].relu()
-    assert reference.shape == (4, 4) and reference.max() > 0  # the case is not trivial
-    assert cvkit.check_gradcam(by_hand, reference) is True
+def test_check_gradcam_accepts_grad_cam_computed_by_hand(random_resnet, capsys):
+    assert cvkit.check_gradcam(_gradcam_by_hand, random_resnet, random_resnet.layer4) is True
     assert capsys.readouterr().out == "Exercise 4: correct\n"
 
 
-@pytest.mark.parametrize(("mistake", "says"), [
-    ("none", "my_cam is still None"),
-    ("flat", "has shape (16,), expected (4, 4)"),
-    ("no-relu", "negative values: Grad-CAM keeps only the positive part"),
-    ("sum", "times the reference: average the gradients over the positions"),
-    ("plain-activations", "differs from Captum's map"),
-])
-def test_check_gradcam_says_what_is_wrong_without_raising(gradcam_case, capsys, mistake, says):
-    reference, activations, gradient = gradcam_case
-    weighted = (gradient.mean(dim=(2, 3), keepdim=True) * activations).sum(dim=1)[0]
-    assert (weighted < 0).any()  # else the no-relu mistake would go unseen
-    answer = {
-        "none": None,
-        "flat": weighted.relu().flatten(),
-        "no-relu": weighted,
-        "sum": (gradient.sum(dim=(2, 3), keepdim=True) * activations).sum(dim=1)[0].relu(),
-        "plain-activations": activations.sum(dim=1)[0],
-    }[mistake]
-    assert cvkit.check_gradcam(answer, reference) is False
+@pytest.mark.parametrize(("my_gradcam", "says"), [
+    (None, "my_gradcam is still None"),
+    (torch.zeros(7, 7), "my_gradcam should be a function my_gradcam(model, layer, x, target), not a Tensor"),
+    (lambda *args: _gradcam_by_hand(*args).flatten(), "returned shape (25,), expected (5, 5)"),
+    (lambda *args: _gradcam_by_hand(*args, relu=False), "negative values: Grad-CAM keeps only the positive part"),
+    (lambda *args: _gradcam_by_hand(*args, reduce="sum"), "25 times Captum's: average the gradients over the positions"),
+    (lambda *args: _gradcam_by_hand(*args, weighted=False), "differs from Captum's"),
+    (lambda model, layer, x, target: _gradcam_by_hand(model, layer, x, 0), "differs from Captum's"),
+    (_raise, "my_gradcam(model, layer, x, target) raised IndexError"),
+], ids=["none", "a-tensor", "flat", "no-relu", "sum", "plain-activations", "another-class", "raises"])
+def test_check_gradcam_says_what_is_wrong_without_raising(random_resnet, my_gradcam, says, capsys):
+    assert cvkit.check_gradcam(my_gradcam, random_resnet, random_resnet.layer4) is False
     out = capsys.readouterr().out
     assert out.startswith("Exercise 4: not yet - ") and says in out
+
+
+# ------------------------------------------------------------------ the notebook, run top to bottom and inspected
+
+NOTEBOOK = ROOT / "notebooks" / "01_image_classification.ipynb"
+MODEL_LINE = "models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1"
+SAMPLES_LINE = "samples = cvkit.sample_images(1)"
+LAST_CHECK = "cvkit.check_gradcam(my_gradcam, model, model.layer4)"  # the lab's variables are kept after it
+RUNS = {  # run name -> (the edits a student would make, what section 4 prints, the model's residual blocks)
+    "resnet18": ({}, "ResNet18_Weights.IMAGENET1K_V1: 11.7 M parameters, 1000 classes", 8),
+    "resnet50-v2": ({
+        MODEL_LINE: "models.resnet50, models.ResNet50_Weights.IMAGENET1K_V2",
+        # two images keep the run short: the tabby for the convolution, the hammer for the crop section
+        SAMPLES_LINE: 'samples = [s for s in cvkit.sample_images(1) if s.name in ("tabby_cat", "hammer")]',
+    }, "ResNet50_Weights.IMAGENET1K_V2: 25.6 M parameters, 1000 classes", 16),
+}
+KEPT = {  # name -> the expression the notebook's kernel evaluates, once the lab and its exercises have run
+    "device": "str(device)", "dtype": "str(dtype)", "sample_names": "[s.name for s in samples]",
+    "image_names": "image_names", "image_modes": "[im.mode for im in images]", "gray": "gray", "edges": "edges",
+    "n_params": "n_params", "meta_params": 'weights.meta["num_params"]', "crop_size": "preprocess.crop_size[0]",
+    "tensor": "tensor", "categories": "categories", "logits": "logits.float().cpu()", "probs": "probs",
+    "top5_probs": "top5_probs", "top5_indices": "top5_indices", "top5_names": "top5_names", "scorecard": "scorecard",
+    "blocks": "list(blocks)", "ratios": "ratios", "kernels": "kernels",
+    "feature_shapes": "{name: tuple(f.shape) for name, f in features.items()}",
+    "grad_cams": "grad_cams.detach().float().cpu()", "raccoon_probs": "raccoon_probs",
+}
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
+def lab(request, tmp_path_factory):
+    """(the executed notebook, its variables named in KEPT, the run's RUNS entry), for the lab's model and for
+    ResNet-50 V2 swapped in; the variables are saved by code added after the last exercise check."""
+    from nbrun import execute_with
+
+    edits = RUNS[request.param][0]
+    saved = tmp_path_factory.mktemp(request.param) / "kept.pt"
+    keep = f"\nimport torch as _torch\n_torch.save({{{', '.join(f'{k!r}: {v}' for k, v in KEPT.items())}}}, {str(saved)!r})"
+    nb = execute_with(NOTEBOOK.name, {**edits, LAST_CHECK: LAST_CHECK + keep})
+    return nb, torch.load(saved, weights_only=False), RUNS[request.param]
+
+
+def _printed(nb, tag=None) -> list[str]:
+    """What each code cell (tagged `tag`, if given) printed."""
+    return ["".join(out.get("text", "") for out in cell.outputs) for cell in nb.cells
+            if cell.cell_type == "code" and (tag is None or tag in cell.metadata.get("tags", []))]
+
+
+def test_lab_runs_on_cpu_or_cuda_in_float16_bfloat16_or_float32(lab):
+    _, kept, _ = lab
+    assert kept["device"] in ("cpu", "cuda") or kept["device"].startswith("cuda:")
+    assert kept["dtype"] in ("torch.float16", "torch.bfloat16", "torch.float32")
+
+
+def test_lab_loads_every_sample_image_in_rgb(lab):
+    _, kept, _ = lab
+    assert kept["image_names"] == kept["sample_names"] and len(kept["image_modes"]) == len(kept["sample_names"])
+    assert set(kept["image_modes"]) == {"RGB"}
+
+
+def test_lab_edge_map_has_the_grayscale_images_shape(lab):
+    _, kept, _ = lab
+    assert kept["edges"].shape == kept["gray"].shape and kept["gray"].shape[:2] == (1, 1)
+
+
+def test_lab_model_has_the_parameters_its_weights_metadata_names(lab):
+    nb, kept, (_, says, _) = lab
+    assert kept["n_params"] == kept["meta_params"] and says in "".join(_printed(nb))
+
+
+def test_lab_model_input_is_a_float32_square_of_the_weights_crop_size(lab):
+    _, kept, _ = lab
+    side = kept["crop_size"]
+    assert kept["tensor"].shape == (3, side, side) and kept["tensor"].dtype == torch.float32
+
+
+def test_lab_gives_each_image_one_probability_per_class_summing_to_one(lab):
+    _, kept, _ = lab
+    images, probs = len(kept["image_names"]), kept["probs"]
+    assert kept["logits"].shape == probs.shape == (images, len(kept["categories"])) == (images, 1000)
+    assert ((probs >= 0) & (probs <= 1)).all() and torch.allclose(probs.sum(dim=1), torch.ones(images), atol=1e-4)
+
+
+def test_lab_top5_is_sorted_and_named_after_its_indices(lab):
+    _, kept, _ = lab
+    top5_probs, indices = kept["top5_probs"], kept["top5_indices"]
+    assert top5_probs.shape == indices.shape == (len(kept["image_names"]), 5)
+    assert (top5_probs[:, :-1] >= top5_probs[:, 1:]).all()
+    assert torch.equal(kept["probs"].gather(1, indices), top5_probs)
+    assert kept["top5_names"] == [[kept["categories"][i] for i in row] for row in indices.tolist()]
+
+
+def test_lab_scorecard_counts_every_top1_hit_as_a_top5_hit(lab):
+    _, kept, _ = lab
+    card = kept["scorecard"]
+    assert list(card.index) == kept["image_names"] and (card["top-1 hit"] <= card["top-5 hit"]).all()
+
+
+def test_lab_measures_every_residual_block_on_every_image(lab):
+    nb, kept, (*_, blocks) = lab
+    assert len(kept["blocks"]) == blocks and f"{blocks} residual blocks" in "".join(_printed(nb))
+    ratios = kept["ratios"]
+    assert ratios.shape == (blocks, len(kept["image_names"])) and (ratios.to_numpy() >= 0).all()
+
+
+def test_lab_first_layer_kernels_read_the_three_colour_channels(lab):
+    _, kept, _ = lab
+    assert kept["kernels"].ndim == 4 and kept["kernels"].shape[1] == 3
+
+
+def test_lab_later_feature_maps_are_coarser(lab):
+    _, kept, _ = lab
+    shapes = kept["feature_shapes"]
+    assert shapes["layer4"][-1] < shapes["layer1"][-1] and shapes["layer4"][-2] < shapes["layer1"][-2]
+
+
+def test_lab_draws_one_non_negative_grad_cam_map_per_image(lab):
+    _, kept, _ = lab
+    cams = kept["grad_cams"]
+    assert cams.shape[:2] == (len(kept["image_names"]), 1) and (cams >= 0).all()
+
+
+def test_lab_raccoon_gets_probabilities_that_sum_to_one(lab):
+    _, kept, _ = lab
+    assert kept["raccoon_probs"].shape == (1, 1000)
+    assert torch.isclose(kept["raccoon_probs"].sum(), torch.tensor(1.0), atol=1e-4)
+
+
+def test_lab_solutions_are_correct_for_every_check(lab):
+    nb, _, _ = lab
+    verdicts = [text.strip() for text in _printed(nb, "check")]
+    assert verdicts == ["Exercise 1: correct", "Exercise 2: correct", "Exercise 4: correct"]
+
+
+# ------------------------------------------------------------------ the lab's own variables are no answer
+
+
+def test_check_convolution_says_not_yet_to_the_labs_own_variables(lab, capsys):
+    _, kept, _ = lab
+    edges = kept["edges"]
+    for pasted in (edges, edges[0, 0], lambda image, kernel: edges[0, 0], lambda image, kernel: -edges[0, 0]):
+        assert cvkit.check_convolution(pasted) is False
+        assert capsys.readouterr().out.startswith("Exercise 1: not yet - ")
+
+
+def test_check_top5_says_not_yet_to_the_labs_own_variables(lab, capsys):
+    _, kept, _ = lab
+    names = kept["top5_names"]
+    for pasted in (names, lambda probs, categories, k=5: names, lambda probs, categories, k=5: [row[:k] for row in names]):
+        assert cvkit.check_top5(pasted) is False
+        assert capsys.readouterr().out.startswith("Exercise 2: not yet - ")
+
+
+def test_check_gradcam_says_not_yet_to_the_labs_own_variables(lab, random_resnet, capsys):
+    _, kept, _ = lab
+    cams = kept["grad_cams"]
+    for pasted in (cams[0, 0], lambda model, layer, x, target: cams[0, 0], lambda model, layer, x, target: cams[0]):
+        assert cvkit.check_gradcam(pasted, random_resnet, random_resnet.layer4) is False
+        assert capsys.readouterr().out.startswith("Exercise 4: not yet - ")
+
+
+# ------------------------------------------------------------------ the hour in class
+
+
+def _notebook():
+    import nbformat
+
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def _parts(nb) -> list[tuple[str, str, str]]:
+    """(part, cell type, text) for each code cell and each heading's piece of a markdown cell, the part being "core",
+    "going further" (under a heading that says so, until the next heading of its level or above) or "after class"
+    (the questionnaire)."""
+    parts, marked, after = [], {2: False, 3: False}, False
+    for cell in nb.cells:
+        pieces = re.split(r"(?m)^(?=#{2,3} )", cell.source) if cell.cell_type == "markdown" else [cell.source]
+        for piece in pieces:
+            heading = re.match(r"(#{2,3}) (.*)", piece) if cell.cell_type == "markdown" else None
+            if heading:
+                after = after or heading[2] == "Questionnaire"
+                level, going_further = len(heading[1]), "going further" in heading[2]
+                marked = {2: going_further, 3: False} if level == 2 else {**marked, 3: going_further}
+            part = "after class" if after else "going further" if marked[2] or marked[3] else "core"
+            parts.append((part, cell.cell_type, piece))
+    return parts
+
+
+def _words(markdown: str) -> int:
+    """Words as a reader counts them: link targets and table rules left out."""
+    return len(re.findall(r"[A-Za-z0-9][\w'’-]*", re.sub(r"\]\([^)]*\)", "]", markdown)))
+
+
+def test_core_of_the_lab_fits_a_class_hour_in_15_code_cells_and_about_1800_words():
+    parts = _parts(_notebook())
+    code = [piece for part, kind, piece in parts if part == "core" and kind == "code"]
+    words = sum(_words(piece) for part, kind, piece in parts if part == "core" and kind == "markdown")
+    assert code[0].startswith("# Setup") and len(code) <= 15
+    assert words <= 1850
+
+
+def test_sections_after_the_check_of_the_predictions_are_marked_going_further():
+    headings = re.findall(r"(?m)^## (\d+)\. (.*)$", "\n".join(c.source for c in _notebook().cells if c.cell_type == "markdown"))
+    assert [int(n) for n, _ in headings] == list(range(1, len(headings) + 1))
+    assert [n for n, title in headings if title.endswith("(going further)")] == [n for n, _ in headings if int(n) > 8]
+    assert headings[7][1] == "Check the predictions"
+
+
+def test_plan_gives_minutes_to_every_section_in_the_part_its_heading_names():
+    nb = _notebook()
+    rows = re.findall(r"(?m)^\| (core|going further|after class) \| (.*?) \| (\d+) \|$", nb.cells[0].source)
+    assert rows and all(int(minutes) > 0 for *_, minutes in rows)
+    planned = {}
+    for part, what, _ in rows:
+        numbers = re.match(r"(\d+)(?: to (\d+))?\. ", what)
+        if numbers:
+            planned.update(dict.fromkeys(range(int(numbers[1]), int(numbers[2] or numbers[1]) + 1), part))
+    sections = {int(n): part for part, kind, piece in _parts(nb) if kind == "markdown"
+                for n in re.findall(r"(?m)^## (\d+)\. ", piece)}
+    assert planned == sections
+    exercises = {int(n): part for part, kind, piece in _parts(nb) if kind == "markdown"
+                 for n in re.findall(r"(?m)^### Exercise (\d+): ", piece)}
+    assert exercises == {1: "core", 2: "core", 3: "going further", 4: "going further", 5: "going further",
+                         6: "going further"}
+    assert "| core | Exercises 1 and 2 | 15 |" in nb.cells[0].source
+    assert "| going further | Exercises 3 to 6 | 45 |" in nb.cells[0].source
+
+
+def test_student_cells_hold_at_most_three_asserts_each_saying_what_it_shows():
+    code = [c.source for c in _notebook().cells if c.cell_type == "code" and "exercise" not in c.metadata.get("tags", [])]
+    asserts = [line.strip() for source in code for line in source.splitlines() if line.lstrip().startswith("assert ")]
+    assert 1 <= len(asserts) <= 3
+    assert all(re.search(r', "[^"]+"$', line) for line in asserts), asserts
+
+
+def test_real_weights_tier_pads_the_images_the_notebook_shows_padded():
+    import realweights
+
+    padded = [name for c in _notebook().cells if c.cell_type == "code" and "pad_to_keep_whole" in c.source
+              for name in re.findall(r'image_names\.index\("([^"]+)"\)', c.source)]
+    assert realweights.LAB1_PADDED == padded == ["hammer"]

@@ -1,4 +1,5 @@
-"""cvkit.core: devices, images, the manifest, plots and short errors."""
+"""cvkit's environment (devices, dtype, the environment check), images (opened in RGB, upright, or a one-line
+error), the kit's data (manifest, labels, class sets), plots, and errors shown in one line."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import cvkit
+import cvkit.data
+import cvkit.errors
 import pytest
 import torch
 from PIL import Image
@@ -182,7 +185,7 @@ def test_sample_images_lab3_gives_label_per_class_set(tmp_path):
 
 
 def test_sample_images_unknown_lab_is_a_short_error(tmp_path):
-    with pytest.raises(cvkit.KitError, match="no lab 4"):
+    with pytest.raises(cvkit.KitError, match=r"lab.s number 1, 2 or 3 .*not 4$"):
         cvkit.sample_images(4, _manifest(tmp_path))
 
 
@@ -199,7 +202,7 @@ def test_read_labels_missing_file_is_a_short_error():
 
 def test_read_class_sets_rejects_an_empty_set(tmp_path, monkeypatch):
     (tmp_path / "sets.json").write_text('{"seasons": []}')
-    monkeypatch.setattr(cvkit.core, "LABELS_DIR", tmp_path)
+    monkeypatch.setattr(cvkit.data, "LABELS_DIR", tmp_path)
     with pytest.raises(cvkit.KitError, match="'seasons'.*empty"):
         cvkit.read_class_sets("sets.json")
 
@@ -329,7 +332,7 @@ def test_use_short_errors_makes_ipython_show_a_kit_error_as_one_line(capfd):
 
     shell = InteractiveShell.instance()
     try:
-        cvkit.use_short_errors()
+        cvkit.errors.use_short_errors()
         shell.run_cell("import cvkit\nraise cvkit.KitError('no such file: cat.jpg')")
         err = capfd.readouterr().err
         assert err.strip() == "KitError: no such file: cat.jpg"
@@ -346,22 +349,22 @@ CONV_DTYPE_MIX = "Input type (torch.cuda.FloatTensor) and weight type (torch.cud
 
 @pytest.mark.parametrize("message", [DEVICE_MIX, CONV_DEVICE_MIX])
 def test_a_model_and_its_input_on_different_devices_is_explained(message):
-    assert "different devices" in cvkit.core._explain_torch_error(message)
+    assert "different devices" in cvkit.errors._explain_torch_error(message)
 
 
 @pytest.mark.parametrize("message", [CONV_DTYPE_MIX, "mat1 and mat2 must have the same dtype, but got Float and Half"])
 def test_a_model_and_its_input_in_different_number_formats_is_explained(message):
-    assert "number format" in cvkit.core._explain_torch_error(message)
+    assert "number format" in cvkit.errors._explain_torch_error(message)
 
 
 def test_asking_topk_for_more_classes_than_there_are_is_explained():
     with pytest.raises(RuntimeError) as info:
         torch.topk(torch.rand(2, 10), k=11, dim=1)
-    assert "larger than the number of classes" in cvkit.core._explain_torch_error(str(info.value))
+    assert "larger than the number of classes" in cvkit.errors._explain_torch_error(str(info.value))
 
 
 def test_other_runtime_errors_are_not_explained():
-    assert cvkit.core._explain_torch_error("shape '[1, 3]' is invalid for input of size 5") is None
+    assert cvkit.errors._explain_torch_error("shape '[1, 3]' is invalid for input of size 5") is None
 
 
 def test_ipython_shows_a_device_mix_up_as_one_line_and_other_runtime_errors_in_full(capfd):
@@ -369,7 +372,7 @@ def test_ipython_shows_a_device_mix_up_as_one_line_and_other_runtime_errors_in_f
 
     shell = InteractiveShell.instance()
     try:
-        cvkit.use_short_errors()
+        cvkit.errors.use_short_errors()
         shell.run_cell(f"raise RuntimeError({DEVICE_MIX!r})")
         assert capfd.readouterr().err.strip().startswith("RuntimeError: the model and its input are on different")
         shell.run_cell("raise RuntimeError('shape is invalid')")

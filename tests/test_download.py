@@ -1,4 +1,4 @@
-"""cvkit.download_image against a local HTTP server on 127.0.0.1: one test per behaviour, no outside traffic."""
+"""cvkit.images.download_image against a local HTTP server on 127.0.0.1: one test per behaviour, no outside traffic."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cvkit
 import pytest
+from cvkit.images import download_image
 from PIL import Image
 
 
@@ -117,7 +118,7 @@ def server():
 def fails(url: str, cache: Path, match: str, **kwargs) -> str:
     """download_image(url) raises a one-line KitError naming url and matching `match`; the cache holds no file."""
     with pytest.raises(cvkit.KitError) as info:
-        cvkit.download_image(url, **kwargs)
+        download_image(url, **kwargs)
     message = str(info.value)
     assert re.search(match, message), message
     assert "\n" not in message and url[:60] in message, message
@@ -129,26 +130,20 @@ def fails(url: str, cache: Path, match: str, **kwargs) -> str:
 
 
 def test_image_is_saved_in_the_images_folder_of_CVKIT_CACHE(server, cache):
-    path = cvkit.download_image(server.url("/photo.png"))
+    path = download_image(server.url("/photo.png"))
     assert path.parent == cache and path.read_bytes() == PNG
     assert list(cache.iterdir()) == [path]  # no temporary file left beside it
 
 
 def test_cache_file_is_named_by_a_hash_of_the_url_not_its_path(server, cache):
     server.routes["*"] = send(PNG)
-    path = cvkit.download_image(server.url("/..%2f..%2fescaped.png?name=../../x.jpg"))
+    path = download_image(server.url("/..%2f..%2fescaped.png?name=../../x.jpg"))
     assert path.parent == cache and re.fullmatch(r"[0-9a-f]{32}\.png", path.name)
 
 
 def test_second_call_reuses_the_cached_file_without_a_request(server, cache):
-    first = cvkit.download_image(server.url("/photo.png"))
-    assert cvkit.download_image(server.url("/photo.png")) == first and server.paths == ["/photo.png"]
-
-
-def test_tilde_in_CVKIT_CACHE_is_the_home_folder(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("CVKIT_CACHE", "~/kit")
-    assert cvkit.download_image(server.url("/photo.png")).parent == tmp_path / "kit" / "images"
+    first = download_image(server.url("/photo.png"))
+    assert download_image(server.url("/photo.png")) == first and server.paths == ["/photo.png"]
 
 
 def test_load_image_opens_a_url_through_the_cache(server, cache):
@@ -169,7 +164,7 @@ def test_failed_write_leaves_no_partial_file(server, cache, monkeypatch):
 
 def test_redirect_is_followed(server, cache):
     server.routes["/moved.png"] = redirect("/photo.png")
-    assert cvkit.download_image(server.url("/moved.png")).read_bytes() == PNG
+    assert download_image(server.url("/moved.png")).read_bytes() == PNG
 
 
 def test_endless_redirects_stop_after_the_limit(server, cache):

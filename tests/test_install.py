@@ -151,6 +151,13 @@ def test_no_module_of_cvkit_imports_one_that_imports_it_back():
     assert circles == [], f"modules in an import circle: {circles}"
 
 
+def test_every_module_cvkit_imports_from_exists():
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    missing = {f"{path.name} imports .{name}" for path in PACKAGE.glob("*.py") for name in _kit_imports(path)
+               if name.split(".")[0] not in modules}
+    assert sorted(missing) == []
+
+
 def test_cvkit_exports_what_the_notebooks_use_and_nothing_they_do_not():
     import cvkit
 

@@ -1,4 +1,5 @@
-"""`make run` (scripts/run_notebooks.py): it stops at once, in a few lines, when weights can be neither found nor fetched."""
+"""`make run` (scripts/run_notebooks.py) stops at once, in a few lines, when weights can be neither found nor fetched;
+`make lab` starts JupyterLab, also as root."""
 
 from __future__ import annotations
 

@@ -188,98 +188,183 @@ def _as_tensor(answer: Any) -> torch.Tensor | None:
         return None
 
 
-def _same_map_problem(answer: Any, reference: torch.Tensor, name: str, shape_hint: str) -> str | None:
-    """Why `answer` is not (close to) `reference`'s values, in its shape once leading 1s are dropped; None if it is."""
+def _same_map_problem(answer: Any, reference: torch.Tensor, call: str, shape_hint: str) -> str | None:
+    """Why what `call` returned is not a map of `reference`'s shape (leading 1s dropped) with finite values; None if
+    it is."""
     if answer is None:
-        return f"{name} is still None: compute it in the exercise cell"
+        return f"{call} returned None: end the function with `return`"
     tensor = _as_tensor(answer)
     if tensor is None:
-        return f"{name} should be a tensor, not {type(answer).__name__}"
+        return f"{call} should return a tensor, not a {type(answer).__name__}"
     while tensor.ndim > reference.ndim and tensor.shape[0] == 1:
         tensor = tensor[0]
     if tuple(tensor.shape) != tuple(reference.shape):
-        return f"{name} has shape {tuple(tensor.shape)}, expected {tuple(reference.shape)}: {shape_hint}"
+        return f"{call} returned shape {tuple(tensor.shape)}, expected {tuple(reference.shape)}: {shape_hint}"
     if not tensor.isfinite().all():
-        return f"{name} holds NaN or infinite values"
+        return f"{call} returned NaN or infinite values"
     return None
 
 
-def check_convolution(answer: Any, image: torch.Tensor, kernel: torch.Tensor, exercise: int | str = 1) -> bool:
-    """Check a textbook convolution (kernel flipped) of the (1, 1, H, W) image with the (1, 1, k, k) kernel, zero padded
-    to keep the size; True when correct."""
+def _call(function: Any, definition: str, call: str, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
+    """(what the student's `function(*args, **kwargs)` returns, None), or (None, why it gave no answer), where
+    `definition` is how the exercise names the function and `call` how this call reads."""
+    import torch
+
+    name = definition.split("(")[0]
+    if function is None:
+        return None, f"{name} is still None: define the function {definition} in the exercise cell"
+    if not callable(function):
+        return None, (f"{name} should be a function {definition}, not a {type(function).__name__}: the check calls it "
+                      "on inputs of its own")
+    try:
+        with torch.enable_grad():
+            return function(*args, **kwargs), None
+    except Exception as error:  # the student's code: any error is an answer to report, not a crash
+        message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        return None, f"{call} raised {type(error).__name__}" + (f": {message}" if message else "")
+
+
+def check_convolution(my_conv: Any, exercise: int | str = 1) -> bool:
+    """Check `my_conv(image, kernel)`, the lecture's convolution of an (H, W) image with a 3 x 3 kernel, zero padded to
+    the image's size, on an image and kernel of the check's own; True when correct.
+
+    Both index conventions are accepted: the kernel's centre at (0, 0) (the output centred on each pixel, as
+    `F.conv2d(..., padding=1)` places it) and the formula read literally with indices from 0 (the same values, one
+    pixel further down and right).
+    """
+    import torch
     import torch.nn.functional as F
 
-    padding = kernel.shape[-1] // 2
-    image, kernel = image.detach().float().cpu(), kernel.detach().float().cpu()
-    reference = F.conv2d(image, kernel.flip(-2, -1), padding=padding)[0, 0]
-    problem = _same_map_problem(answer, reference, "my_conv", f"pad the image by {padding} pixels on every side")
+    generator = torch.Generator().manual_seed(1998)
+    image, kernel = torch.rand(7, 10, generator=generator), torch.randn(3, 3, generator=generator)
+    signature = "my_conv(image, kernel)"
+    answer, problem = _call(my_conv, signature, signature, image.clone(), kernel.clone())
     if problem is None:
-        tensor = _as_tensor(answer).reshape(reference.shape)
-        scale = reference.abs().max().clamp(min=1e-6)
-        if not ((tensor - reference).abs().max() <= 1e-4 * scale):
-            cross = F.conv2d(image, kernel, padding=padding)[0, 0]
-            if (tensor - cross).abs().max() <= 1e-4 * scale:
+        # full[x, y] = sum over i, j from 0 of image[x - i, y - j] * kernel[i, j], zero outside the image
+        full = F.conv2d(image[None, None], kernel.flip(0, 1)[None, None], padding=2)[0, 0]
+        centred, literal = full[1:-1, 1:-1], full[:-2, :-2]
+        problem = _same_map_problem(answer, centred, signature, f"zero padding keeps the size of the check's "
+                                    f"{image.shape[0]} x {image.shape[1]} image: pad it by 1 pixel on every side")
+    if problem is None:
+        tensor = _as_tensor(answer).reshape(centred.shape)
+        tolerance = 1e-4 * float(full.abs().max())
+        if min(float((tensor - centred).abs().max()), float((tensor - literal).abs().max())) > tolerance:
+            cross = F.conv2d(image[None, None], kernel[None, None], padding=1)[0, 0]
+            if (tensor - cross).abs().max() <= tolerance:
                 problem = ("that is the cross-correlation F.conv2d computes; the lecture's formula reads the image at "
                            "x - i, y - j: turn the kernel by 180 degrees")
             else:
-                wrong = (tensor - reference).abs() > 1e-4 * scale
+                wrong = (tensor - centred).abs() > tolerance
                 row, column = (int(v) for v in wrong.nonzero()[0])
-                problem = (f"{int(wrong.sum())} of {wrong.numel()} values differ, the first at row {row}, column "
-                           f"{column}: check which slice of the padded image each kernel entry multiplies")
+                problem = (f"on the check's {image.shape[0]} x {image.shape[1]} image, {int(wrong.sum())} of "
+                           f"{wrong.numel()} values differ, the first at row {row}, column {column}: check which "
+                           "pixel each kernel entry multiplies")
     return report_check(exercise, problem)
 
 
-def check_top5(answer: Any, probs: torch.Tensor, categories: Sequence[str], exercise: int | str = 2) -> bool:
-    """Check one list of the 5 most probable class names per row of `probs`, most probable first; True when correct."""
+def check_top5(my_top5: Any, exercise: int | str = 2) -> bool:
+    """Check `my_top5(probs, categories, k=5)`, each row's k most probable class names, most probable first, on
+    probabilities and class names of the check's own, for k = 5 and k = 3; True when correct."""
     import torch
 
-    probs = probs.detach().float().cpu()
-    values, indices = torch.topk(probs, k=5, dim=1)
+    generator = torch.Generator().manual_seed(2015)
+    probs = torch.randn(3, 12, generator=generator).mul(2).softmax(dim=1)
+    categories = [f"class {i}" for i in range(probs.shape[1])]
     problem = None
-    if answer is None:
-        problem = "my_top5 is still None: make it a list with one list of 5 class names per image"
-    elif not isinstance(answer, (list, tuple)) or len(answer) != len(probs):
-        problem = f"my_top5 should be a list of {len(probs)} lists (one per image), got {type(answer).__name__}"
-    else:
-        where = {}
-        for index, name in enumerate(categories):
-            where.setdefault(name, []).append(index)
-        for row, (names, best) in enumerate(zip(answer, values)):
-            if not isinstance(names, (list, tuple)) or len(names) != 5 or not all(isinstance(n, str) for n in names):
-                problem = f"image {row}: expected a list of 5 class names (strings)"
-            elif unknown := [name for name in names if name not in where]:
-                problem = f"image {row}: {unknown[0]!r} is not one of the model's categories: index `categories`"
-            else:
-                chosen = torch.stack([probs[row, where[name]].max() for name in names])
-                if torch.allclose(chosen, best, rtol=0, atol=1e-7):
-                    continue
-                if torch.allclose(chosen.sort(descending=True).values, best, rtol=0, atol=1e-7):
-                    problem = f"image {row}: the right classes, but list them from the most probable down"
-                else:
-                    problem = (f"image {row}: not the 5 most probable classes: sort each row of the probabilities, "
-                               "largest first, and take the first 5")
+    for k in (5, 3):
+        signature = "my_top5(probs, categories)" if k == 5 else "my_top5(probs, categories, k=3)"
+        answer, problem = _call(my_top5, "my_top5(probs, categories, k=5)", signature, probs.clone(), list(categories),
+                                **({} if k == 5 else {"k": k}))
+        if problem is None:
+            problem = _names_problem(answer, probs, categories, k, signature)
+        if problem is not None:
             break
     return report_check(exercise, problem)
 
 
-def check_gradcam(answer: Any, reference: torch.Tensor, exercise: int | str = 4) -> bool:
-    """Check a Grad-CAM map computed by hand against the library's (h, w) map of the same image and class; True when
-    correct."""
-    reference = reference.detach().float().cpu()
-    while reference.ndim > 2 and reference.shape[0] == 1:
-        reference = reference[0]
-    problem = _same_map_problem(answer, reference, "my_cam", "one value per position of the layer4 feature maps")
-    if problem is None:
-        tensor = _as_tensor(answer).reshape(reference.shape)
-        tolerance = 0.05 * reference.abs().max().clamp(min=1e-6)  # room for half precision on a GPU
-        if (tensor < 0).any():
-            problem = "my_cam has negative values: Grad-CAM keeps only the positive part (ReLU)"
-        elif not ((tensor - reference).abs().max() <= tolerance):
-            ratio = tensor.sum() / reference.sum().clamp(min=1e-12)
-            if reference.sum() > 0 and ((tensor - ratio * reference).abs().max() <= tolerance * max(1.0, float(ratio))):
-                problem = (f"my_cam is {float(ratio):.3g} times the reference: average the gradients over the "
-                           "positions (mean, not sum) to get each channel's weight")
-            else:
-                problem = ("my_cam differs from Captum's map: weight each channel of layer4's output by the mean of "
-                           "its gradient, sum over the channels, then apply ReLU")
+def _names_problem(answer: Any, probs: torch.Tensor, categories: Sequence[str], k: int, signature: str) -> str | None:
+    """Why `answer` is not one list of the `k` most probable `categories` per row of `probs`, most probable first."""
+    import torch
+
+    if not isinstance(answer, (list, tuple)) or len(answer) != len(probs):
+        return (f"{signature} should return a list of {len(probs)} lists, one per row of probs, "
+                f"not {type(answer).__name__}" + (f" of length {len(answer)}" if hasattr(answer, "__len__") else ""))
+    position = {name: index for index, name in enumerate(categories)}
+    best = torch.topk(probs, k=k, dim=1).values
+    for row, names in enumerate(answer):
+        if not isinstance(names, (list, tuple)) or len(names) != k:
+            return f"{signature}, row {row}: expected a list of {k} class names"
+        if not all(isinstance(name, str) for name in names):
+            return f"{signature}, row {row}: expected class names (strings): look each index up in categories"
+        if unknown := [name for name in names if name not in position]:
+            return f"{signature}, row {row}: {unknown[0]!r} is not one of the categories given to my_top5"
+        chosen = probs[row, [position[name] for name in names]]
+        if torch.equal(chosen, best[row]):
+            continue
+        if torch.equal(chosen.sort(descending=True).values, best[row]):
+            return f"{signature}, row {row}: the right classes, but list them from the most probable down"
+        return (f"{signature}, row {row}: not the {k} most probable classes: sort the row's probabilities, largest "
+                f"first, and keep the first {k}")
+    return None
+
+
+def check_gradcam(my_gradcam: Any, model: torch.nn.Module, layer: torch.nn.Module, exercise: int | str = 4) -> bool:
+    """Check `my_gradcam(model, layer, x, target)`, the Grad-CAM map at `layer` of a (1, 3, H, W) input for one class,
+    against Captum's on an input and classes of the check's own; True when correct.
+
+    The classes are chosen so that the maps before ReLU have positive values (to compare) and negative ones (so that
+    a missing ReLU shows): one class where one map has both.
+    """
+    import torch
+    from captum.attr import LayerGradCam
+
+    parameter = next(model.parameters())
+    generator = torch.Generator().manual_seed(2017)
+    x = torch.randn(1, 3, 160, 160, generator=generator).to(device=parameter.device, dtype=parameter.dtype)
+    gradcam = LayerGradCam(model, layer)
+    with torch.no_grad():
+        logits = model(x)[0]
+    order = torch.randperm(len(logits), generator=generator)[:21].tolist()
+    candidates = [c for c in order if c != int(logits.argmax())][:20]  # classes at random, not the top-1
+    chosen: dict[str, tuple[int, torch.Tensor]] = {}
+    with torch.enable_grad():
+        for target in candidates:
+            signed = gradcam.attribute(x, target=target)[0, 0].detach().float().cpu()
+            for sign, present in (("positive", (signed > 0).any()), ("negative", (signed < 0).any())):
+                if present and sign not in chosen:
+                    chosen[sign] = (target, signed)
+            if len(chosen) == 2:
+                break
+    signature = "my_gradcam(model, layer, x, target)"
+    problem = None
+    cases = dict(chosen.values()) or {target: signed}  # every map all zero: the last class tried
+    for case, before_relu in cases.items():
+        answer, problem = _call(my_gradcam, signature, signature, model, layer, x.clone(), case)
+        if problem is None:
+            problem = _cam_problem(answer, before_relu, signature, tuple(x.shape[-2:]))
+        if problem is not None:
+            break
     return report_check(exercise, problem)
+
+
+def _cam_problem(answer: Any, before_relu: torch.Tensor, signature: str, size: tuple[int, int]) -> str | None:
+    """Why `answer` is not (close to) the Grad-CAM map whose values before ReLU are `before_relu`, for an input of
+    `size`; None if it is."""
+    reference = before_relu.relu()
+    problem = _same_map_problem(answer, reference, signature, "one value per position of layer's output, which is "
+                                f"{reference.shape[0]} x {reference.shape[1]} for the check's {size[0]} x {size[1]} "
+                                "input")
+    if problem is not None:
+        return problem
+    tensor = _as_tensor(answer).reshape(reference.shape)
+    tolerance = 0.05 * before_relu.abs().max().clamp(min=1e-6)  # room for half precision on a GPU
+    if (tensor < 0).any():
+        return "the map has negative values: Grad-CAM keeps only the positive part (ReLU)"
+    if (tensor - reference).abs().max() <= tolerance:
+        return None
+    ratio = float(tensor.sum() / reference.sum().clamp(min=1e-12))
+    if reference.sum() > 0 and ratio > 1.5 and (tensor - ratio * reference).abs().max() <= tolerance * ratio:
+        return (f"the map is {ratio:.3g} times Captum's: average the gradients over the positions (mean, not sum) to "
+                "get each channel's weight")
+    return ("the map differs from Captum's: take the gradient of class `target`'s logit, weight each channel of the "
+            "layer's output by the mean of its gradient over the positions, sum over the channels, then apply ReLU")

@@ -199,7 +199,7 @@ def _scored_result(scores: dict[str, Sequence[float]]) -> Any:
     import torch
     from ultralytics.engine.results import Results
 
-    from .core import read_labels
+    from .data import read_labels
 
     coco = read_labels("coco_classes.txt")
     rows = [(coco.index(name), score) for name, values in scores.items() for score in values]

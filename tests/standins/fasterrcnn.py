@@ -170,6 +170,6 @@ def install(root: Path) -> dict[str, str]:
     partial = checkpoints / (file_name() + ".partial")
     torch.save(state, partial)
     partial.replace(checkpoints / file_name())
-    with (checkpoints / MARKER).open("a", encoding="utf-8") as marker:  # the ResNet stand-ins write it first
+    with (checkpoints / MARKER).open("a", encoding="utf-8") as marker:  # the ResNet stand-ins write there too
         marker.write(f"{file_name()} holds random weights written by the tests (see tests/standins/fasterrcnn.py)\n")
     return {"TORCH_HOME": str(torch_home)}

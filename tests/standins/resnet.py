@@ -23,5 +23,6 @@ def install(root: Path) -> dict[str, str]:
         torch.manual_seed(0)
         torch.save(build().state_dict(), checkpoints / file_name)
         names.append(file_name)
-    (checkpoints / MARKER).write_text(f"{', '.join(names)} hold random weights written by the tests\n")
+    with (checkpoints / MARKER).open("a", encoding="utf-8") as marker:  # Faster R-CNN's stand-in writes there too
+        marker.write(f"{', '.join(names)} hold random weights written by the tests\n")
     return {"TORCH_HOME": str(torch_home)}

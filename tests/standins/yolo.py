@@ -65,10 +65,11 @@ def _write_settings(root: Path) -> Path:
     weights_dir = root / "weights"
     weights_dir.mkdir(parents=True, exist_ok=True)
     file = user_dir / "settings.json"
-    # The process's own settings object when ultralytics was imported pointing here, so that it sees the update;
-    # otherwise a new one for that file (it fills in every key of the installed version's schema).
-    settings = SETTINGS if Path(SETTINGS.file).resolve() == file.resolve() else SettingsManager(file)
-    settings.update(
+    # Written beside it, then moved over it in one step: another process of the test run may be importing
+    # ultralytics meanwhile, and would reset a file it finds empty. A new manager fills in every key of the
+    # installed version's schema; this process's own settings, if they come from that file, re-read it.
+    partial = user_dir / f"settings.json.{os.getpid()}"
+    SettingsManager(partial).update(
         datasets_dir=str(root / "datasets"),
         weights_dir=str(weights_dir),
         runs_dir=str(root / "runs"),
@@ -83,6 +84,9 @@ def _write_settings(root: Path) -> Path:
         vscode_msg=False,
         openvino_msg=False,
     )
+    partial.replace(file)
+    if Path(SETTINGS.file).resolve() == file.resolve():
+        SETTINGS._load()
     # ultralytics downloads Arial fonts on first PIL drawing unless a file of that name is in its config folder.
     import matplotlib
 
@@ -234,7 +238,7 @@ def build_model(architecture: str = "yolo11n.yaml"):
 def install(root: Path) -> dict[str, str]:
     """Write the stand-ins under <root>/ultralytics; return {"YOLO_CONFIG_DIR": ..., "YOLO_OFFLINE": "1"}.
 
-    The layout is the kit cache's (cvkit.kit_cache_env): Ultralytics/settings.json with the fonts, and weights/.
+    The layout is the kit cache's (cvkit.weights.kit_cache_env): Ultralytics/settings.json with the fonts, and weights/.
     """
     root = Path(root).resolve() / "ultralytics"
     env = {"YOLO_CONFIG_DIR": str(root), "YOLO_OFFLINE": "1"}
