@@ -29,7 +29,10 @@ STUB = ("<!doctype html><html><body><script>window.google = {colab: {output: {se
 NEVER_ANSWERED = "navigator.mediaDevices.getUserMedia = () => new Promise(() => {});"
 UNBOUNDED_WAIT_S = 20.0  # where eval_js is given no timeout_sec, Colab would wait for ever: the fake gives up then
 
-pytestmark = pytest.mark.usefixtures("pil_open_left_as_found")  # the notebooks import ultralytics
+pytestmark = [
+    pytest.mark.usefixtures("pil_open_left_as_found"),  # the notebooks import ultralytics
+    pytest.mark.standins("resnet", "yolo", "fasterrcnn", "siglip", "clip"),  # every notebook's models
+]
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import pytest
 
 NOTEBOOK = "05_live_demo.ipynb"
 
+pytestmark = pytest.mark.standins("resnet", "yolo", "siglip")  # the three tabs' models
+
 PROBE = '''
 import json
 from cvkit.closing import check_template_shift
