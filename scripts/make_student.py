@@ -1,7 +1,12 @@
-"""Write the student edition of the labs to build/student/: the committed notebooks without solutions, answers or outputs.
+"""Write the student edition to build/student/: a repository to publish as it is, without solutions or answers.
 
-`make student [REPO=owner/name] [BRANCH=name]`. The committed notebooks/[0-9][0-9]_*.ipynb are the instructor edition;
-for each one this writes a notebook of the same name in which
+`make student [REPO=owner/name] [BRANCH=name]`. The tree holds the notebooks (student edition) in notebooks/, the
+helpers package notebooks/cvkit/, data/, labels/, requirements.txt, pyproject.toml (so that `pip install` of the
+repository installs cvkit) and a README for students (scripts/student_readme.md); nothing else: no tests, scripts or
+instructor notes, which hold solutions. An --out folder outside build/ must be new or empty; build/student is replaced.
+
+The committed notebooks/[0-9][0-9]_*.ipynb are the instructor edition; for each one this writes a notebook of the same
+name in which
 
 - every solution block of a code cell tagged `exercise`, from a line `### BEGIN SOLUTION` to a line `### END SOLUTION`
   (both included; each marker alone on its line, at any indentation), becomes two lines at the BEGIN marker's indentation:
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import copy
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -43,6 +49,10 @@ from stamp_colab import stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build"
+STUDENT_README = ROOT / "scripts" / "student_readme.md"
+KIT = ["notebooks/cvkit", "data", "labels", "requirements.txt", "pyproject.toml"]  # copied as they are
+NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 SOLUTION_WORDS = re.compile(r"(BEGIN|END) SOLUTION")
 SOLUTION_LINE = re.compile(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*")
@@ -204,11 +214,44 @@ def student_edition(nb, name: str = "notebook", repo: str | None = None, branch:
     return nb
 
 
+def student_readme(repo: str | None, branch: str | None) -> str:
+    """The students' README, its badges stamped like the notebooks'."""
+    text = STUDENT_README.read_text(encoding="utf-8")
+    text = stamp(text, repo) if repo is not None else text
+    return BADGE_BRANCH.sub(rf"\g<1>{branch}/", text) if branch is not None else text
+
+
+def check_out(out: Path, paths: list[Path]) -> None:
+    """Raise EditionError where `out` cannot take the student edition without overwriting what it should not."""
+    instructor = {ROOT, *(path.resolve().parent for path in paths)}
+    if out.resolve() in instructor or (out / "notebooks").resolve() in instructor:
+        raise EditionError(f"--out {out} holds the instructor edition: write the student edition elsewhere")
+    replaceable = BUILD.resolve() in out.resolve().parents  # a folder inside build/
+    if out.exists() and not replaceable and (not out.is_dir() or any(out.iterdir())):
+        raise EditionError(f"--out {out} is not an empty folder: give a new one (only folders in build/ are replaced)")
+
+
+def write_tree(out: Path, editions: list, readme: str) -> None:
+    """Write the student repository to `out`: the notebooks of `editions`, the kit's files and `readme`."""
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "notebooks").mkdir(parents=True)
+    for name in KIT:
+        source, target = ROOT / name, out / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=NOT_COPIED)
+        else:
+            shutil.copy2(source, target)
+    (out / "README.md").write_text(readme, encoding="utf-8")
+    for name, nb in editions:
+        nbformat.write(nb, out / "notebooks" / name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Write the student edition of every notebook, or print one line and return 2 when one cannot be made."""
+    """Write the student repository, or print one line and return 2 when a notebook or --out will not do."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/[0-9][0-9]_*.ipynb")
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "student", help="default: build/student")
+    parser.add_argument("--out", type=Path, default=BUILD / "student", help="default: build/student")
     parser.add_argument("--repo", help="owner/name of the GitHub repository the student edition's setup cells clone")
     parser.add_argument("--branch", help="the branch of that repository its badges open and its setup cells clone")
     args = parser.parse_args(argv)
@@ -218,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not paths:
             raise EditionError(f"no notebooks to convert in {NOTEBOOKS}")
-        if args.out.resolve() in {path.resolve().parent for path in paths}:
-            raise EditionError(f"--out {args.out} holds the instructor edition: write the student edition elsewhere")
+        check_out(args.out, paths)
         for path in paths:
             try:
                 nb = nbformat.read(path, as_version=4)
@@ -229,10 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     except EditionError as err:
         print(f"make_student: {err}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, nb in editions:
-        nbformat.write(nb, args.out / name)
-        print(f"wrote {args.out / name}")
+    write_tree(args.out, editions, student_readme(args.repo, args.branch))
+    print(f"wrote the student edition to {args.out}: {len(editions)} notebooks, the kit, data, labels and a README")
     return 0
 
 

@@ -11,7 +11,8 @@ def execute_with(name: str, replace: dict[str, str], timeout: int = 600, then: s
     """Run notebooks/<name> in its own folder after replacing each key by its value in the code cells; return it.
 
     Each key must occur in the code exactly once, so that a test cannot pass because the notebook changed under it.
-    `then`: code run in the same kernel after the last cell (to save or inspect the notebook's variables).
+    `then`: the source of a code cell run after the notebook's own, to save or inspect its variables (its output is
+    the last cell's of the returned notebook).
     A failing cell raises nbclient's CellExecutionError, naming the cell and the error.
     """
     import nbformat

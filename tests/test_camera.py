@@ -34,10 +34,10 @@ def video_devices(monkeypatch, present: set[str]) -> None:
 
 
 def fake_colab(monkeypatch, answer):
-    """Pretend to be in Colab, with eval_js answering `answer`; returns the scripts it was asked to run."""
+    """Pretend to be in Colab, with eval_js answering `answer`; returns the (script, timeout_sec) it was asked for."""
     calls = []
     output = ModuleType("google.colab.output")
-    output.eval_js = lambda script, *args, **kwargs: calls.append(script) or answer
+    output.eval_js = lambda script, ignore_result=False, timeout_sec=None: calls.append((script, timeout_sec)) or answer
     colab = ModuleType("google.colab")
     colab.output = output
     monkeypatch.setitem(sys.modules, "google.colab", colab)
@@ -162,7 +162,20 @@ def test_colab_camera_frame_decodes_the_browser_photo_to_rgb(monkeypatch):
     photo = cvkit.colab_camera_frame(timeout_s=5)
     assert photo.mode == "RGB" and photo.size == (64, 48)
     assert photo.getpixel((32, 24))[0] > 150 > photo.getpixel((32, 24))[2]
-    assert calls == ["takePhoto(0.9, 5000)"]
+    assert [script for script, _ in calls] == ["takePhoto(0.9, 5000)"]
+
+
+def test_colab_camera_frame_waits_for_the_browser_only_a_bounded_time(monkeypatch):
+    calls = fake_colab(monkeypatch, jpeg_data_url())
+    cvkit.colab_camera_frame(timeout_s=5)
+    [(_, timeout_sec)] = calls
+    assert timeout_sec is not None and 5 < timeout_sec <= 5 + 10  # the page's own deadline first, then a margin
+
+
+def test_colab_camera_frame_with_no_answer_from_the_browser_in_time_says_so_in_one_line(monkeypatch, capsys):
+    fake_colab(monkeypatch, None)  # what Colab's eval_js returns when timeout_sec passes without an answer
+    assert cvkit.colab_camera_frame(timeout_s=5) is None
+    assert "the browser gave no answer within 15 s" in one_line(capsys.readouterr().out)
 
 
 def test_colab_camera_frame_without_permission_says_why_and_returns_none(monkeypatch, capsys):
@@ -174,8 +187,8 @@ def test_colab_camera_frame_without_permission_says_why_and_returns_none(monkeyp
 def test_colab_camera_frame_when_the_browser_goes_away_says_so_in_one_line(monkeypatch, capsys):
     calls = fake_colab(monkeypatch, None)
 
-    def gone(script, *args, **kwargs):
-        calls.append(script)
+    def gone(script, ignore_result=False, timeout_sec=None):
+        calls.append((script, timeout_sec))
         raise RuntimeError("the frontend went away")
 
     monkeypatch.setattr(sys.modules["google.colab.output"], "eval_js", gone)

@@ -44,9 +44,9 @@ def test_notebook_opens_with_title_and_colab_and_kaggle_badges(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_ends_with_summary_exercises_and_for_a_lab_a_questionnaire(path):
+def test_notebook_ends_with_summary_exercises_and_a_questionnaire(path):
     headings = [line for cell in _cells(path, "markdown") for line in cell.splitlines() if line.startswith("## ")]
-    ending = ["## Summary", "## Exercises"] + (["## Questionnaire"] if path.name < "04" else [])
+    ending = ["## Summary", "## Exercises", "## Questionnaire"]
     assert headings[-len(ending):] == ending
 
 

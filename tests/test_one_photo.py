@@ -105,3 +105,94 @@ def test_closing_table_quotes_only_class_names_the_models_have():
     assert quoted[0] == "person" and "person" not in imagenet  # the cell says ImageNet has no plain "person"
     assert set(quoted[1:]) <= set(imagenet) and quoted[1:]
     assert re.findall(r'"([^"]+)"', coco_cell) == ["person"] and "person" in coco
+
+
+# The committed notebook, executed once; a cell appended after its own reads its variables (what the cells' asserts
+# guarded before they left the student's cells) and feeds its exercise check the notebook's own answers.
+
+PROBE = '''
+import json
+from cvkit.closing import check_classify_regions
+
+own_answers = {
+    "the answer itself": region_probs,
+    "a function returning the answer for the notebook's photo": lambda photo, corners: region_probs,
+    "a function returning the whole photo's probabilities for each box": lambda photo, corners: probs.expand(
+        len(corners), -1),
+}
+print("PROBE " + json.dumps({
+    "device": device.type,
+    "dtype": str(dtype),
+    "probabilities": list(probs.shape),
+    "classes": len(categories),
+    "top 5 in descending order": bool((top5_probs[:-1] >= top5_probs[1:]).all()),
+    "detector task": detector.task,
+    "confidences at most 1": bool((boxes.conf <= 1).all()),
+    "class indices that name a class": bool(((boxes.cls >= 0) & (boxes.cls < len(detector.names))).all()),
+    "detection rows": len(detections),
+    "boxes": len(boxes),
+    "detection names known": bool(detections["name"].isin(list(detector.names.values())).all()),
+    "siglip model type": siglip.config.model_type,
+    "siglip dtype": str(siglip.dtype),
+    "label logits": list(label_logits.shape),
+    "labels": len(MY_LABELS),
+    "label probabilities in [0, 1]": bool(((label_probs >= 0) & (label_probs <= 1)).all()),
+    "check of own answers": {what: check_classify_regions(answer, classifier, preprocess)
+                             for what, answer in own_answers.items()},
+}))
+'''
+
+
+@pytest.fixture(scope="module")
+def executed():
+    from nbrun import execute_with
+
+    return execute_with(NOTEBOOK.name, {}, then=PROBE)
+
+
+@pytest.fixture(scope="module")
+def probe(executed) -> dict:
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    return json.loads(next(line for line in printed.splitlines() if line.startswith("PROBE "))[len("PROBE "):])
+
+
+def test_notebook_runs_on_a_device_and_dtype_the_kit_picks(probe):
+    assert probe["device"] in ("cuda", "cpu")
+    assert probe["dtype"] in ("torch.float16", "torch.bfloat16", "torch.float32")
+
+
+def test_classifier_gives_one_probability_per_class_and_a_top5_in_descending_order(probe):
+    assert probe["probabilities"] == [probe["classes"]] and probe["classes"] == 1000
+    assert probe["top 5 in descending order"]
+
+
+def test_detector_is_a_detection_model_whose_boxes_name_its_classes(probe):
+    assert probe["detector task"] == "detect"
+    assert probe["confidences at most 1"] and probe["class indices that name a class"]
+
+
+def test_detections_table_has_one_row_per_box_named_after_the_detectors_classes(probe):
+    assert probe["detection rows"] == probe["boxes"] > 0
+    assert probe["detection names known"]
+
+
+def test_vision_language_model_is_siglip_in_the_picked_dtype(probe):
+    assert "siglip" in probe["siglip model type"] and probe["siglip dtype"] == probe["dtype"]
+
+
+def test_each_label_gets_one_logit_and_a_probability(probe):
+    assert probe["label logits"] == [probe["labels"]] and probe["label probabilities in [0, 1]"]
+
+
+def test_every_check_of_the_instructor_edition_says_correct(executed):
+    checks = [cell for cell in executed.cells if "check" in cell.metadata.get("tags", [])]
+    printed = ["".join(o.get("text", "") for o in cell.outputs).strip() for cell in checks]
+    assert printed == ["Exercise 3: correct"]
+
+
+def test_the_regions_check_says_not_yet_to_the_notebooks_own_answers(probe):
+    assert probe["check of own answers"] == {
+        "the answer itself": False,
+        "a function returning the answer for the notebook's photo": False,
+        "a function returning the whole photo's probabilities for each box": False,
+    }

@@ -12,7 +12,8 @@ from make_student import EditionError, main, student_edition
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 ROOT = Path(__file__).resolve().parents[1]
-LABS = sorted((ROOT / "notebooks").glob("0[1-3]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LABS = [path for path in NOTEBOOKS if path.name < "04"]  # Labs 1-3; 04 and 05 have fewer exercises
 
 TITLE = ("# Lab 9: Test\n\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
          "(https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/09_test.ipynb)")
@@ -196,21 +197,20 @@ def test_repo_stamps_the_real_badges_and_setup_cell():
     student = student_edition(nb, LABS[0].name, repo="course/cv-labs")
     assert f"colab.research.google.com/github/course/cv-labs/blob/main/notebooks/{LABS[0].name}" in student.cells[0].source
     assert f"src=https://github.com/course/cv-labs/blob/main/notebooks/{LABS[0].name}" in student.cells[0].source
-    assert 'REPO = "course/cv-labs"' in student.cells[1].source
+    assert 'git+https://github.com/course/cv-labs"' in student.cells[1].source
 
 
-def test_branch_makes_the_real_badges_open_and_the_setup_cell_clone_that_branch():
+def test_branch_makes_the_real_badges_open_and_the_setup_cell_install_from_that_branch():
     nb = _instructor()
     nb.cells[:2] = _setup_cells()
     student = student_edition(nb, LABS[0].name, branch="student")
     assert f"colab.research.google.com/github/OWNER/REPO/blob/student/notebooks/{LABS[0].name}" in student.cells[0].source
     assert f"src=https://github.com/OWNER/REPO/blob/student/notebooks/{LABS[0].name}" in student.cells[0].source
-    clone = [line for line in student.cells[1].source.splitlines() if "git clone" in line]
-    assert len(clone) == 1 and re.search(r"git clone --branch student .*https://github\.com/\{REPO\}", clone[0])
+    assert 'git+https://github.com/OWNER/REPO@student"' in student.cells[1].source
 
 
-def test_branch_with_no_clone_line_to_stamp_is_an_error():
-    with pytest.raises(EditionError, match=r"^09_test.ipynb: no setup cell line 'git clone \.\.\."):
+def test_branch_with_no_install_line_to_stamp_is_an_error():
+    with pytest.raises(EditionError, match=r"^09_test.ipynb: no setup cell line installing git\+https://github\.com/"):
         student_edition(_instructor(), "09_test.ipynb", branch="student")
 
 
@@ -220,12 +220,12 @@ def _write(folder: Path, name: str, nb) -> Path:
     return folder / name
 
 
-def test_make_student_writes_each_notebook_under_its_name_and_nothing_else(tmp_path, capsys):
+def test_make_student_writes_each_notebook_under_its_name_in_notebooks_and_no_other(tmp_path, capsys):
     first, second = _write(tmp_path / "nb", "01_a.ipynb", _instructor()), _write(tmp_path / "nb", "02_b.ipynb", _instructor())
     (tmp_path / "nb" / "helpers.py").write_text("x = 1\n")
     assert main([str(first), str(second), "--out", str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["01_a.ipynb", "02_b.ipynb"]
-    assert nbformat.read(tmp_path / "out" / "02_b.ipynb", as_version=4) == student_edition(_instructor())
+    assert sorted(p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb")) == ["01_a.ipynb", "02_b.ipynb"]
+    assert nbformat.read(tmp_path / "out" / "notebooks" / "02_b.ipynb", as_version=4) == student_edition(_instructor())
 
 
 def test_a_notebook_with_nothing_to_remove_is_written_byte_for_byte(tmp_path):
@@ -233,7 +233,7 @@ def test_a_notebook_with_nothing_to_remove_is_written_byte_for_byte(tmp_path):
     nb.cells = [nb.cells[0], nb.cells[2]]
     path = _write(tmp_path / "nb", "01_a.ipynb", nb)
     assert main([str(path), "--out", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "01_a.ipynb").read_bytes() == path.read_bytes()
+    assert (tmp_path / "out" / "notebooks" / "01_a.ipynb").read_bytes() == path.read_bytes()
 
 
 def test_make_student_stops_with_one_line_and_exit_2_and_writes_nothing_for_a_malformed_notebook(tmp_path, capsys):
@@ -251,6 +251,25 @@ def test_make_student_refuses_to_write_over_the_instructor_edition(tmp_path, cap
     assert main([str(path), "--out", str(tmp_path / "nb")]) == 2
     assert "holds the instructor edition" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+def test_make_student_replaces_a_folder_inside_build_as_a_whole(tmp_path, monkeypatch):
+    import make_student
+
+    monkeypatch.setattr(make_student, "BUILD", tmp_path / "build")
+    out = tmp_path / "build" / "student"
+    out.mkdir(parents=True)
+    (out / "stale.ipynb").write_text("{}")
+    assert main([str(_write(tmp_path / "nb", "01_a.ipynb", _instructor())), "--out", str(out)]) == 0
+    assert not (out / "stale.ipynb").exists() and (out / "notebooks" / "01_a.ipynb").exists()
+
+
+def test_make_student_refuses_a_folder_outside_build_that_is_not_empty(tmp_path, capsys):
+    path = _write(tmp_path / "nb", "01_a.ipynb", _instructor())
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert main([str(path), "--out", str(tmp_path / "mine")]) == 2
+    assert capsys.readouterr().err.startswith("make_student: --out ") and (tmp_path / "mine" / "notes.txt").exists()
 
 
 # The real labs: the student edition of each one, made once and executed once (the expensive part) for all its tests.
@@ -281,22 +300,29 @@ def _marked_lines(nb) -> tuple[set[str], set[str], set[str]]:
     return solutions, answers, outside
 
 
-@pytest.fixture(scope="module", params=LABS, ids=lambda path: path.name)
+@pytest.fixture(scope="module", params=NOTEBOOKS, ids=lambda path: path.name)
 def lab(request):
-    """(instructor edition, student edition) of one lab; the student edition executed in the lab's folder."""
+    """(instructor edition, student edition) of one notebook; the student edition executed in the notebook's folder."""
     from nbclient import NotebookClient
 
     instructor = nbformat.read(request.param, as_version=4)
     student = student_edition(instructor, request.param.name)
-    if len(_exercise_cells(student)) >= 4:  # a lab without its exercises fails below; running it would tell nothing
+    if len(_exercise_cells(student)) >= 2:  # a notebook without its exercises fails below; running it would tell nothing
         NotebookClient(student, timeout=600, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": str(request.param.parent)}}).execute()
     return instructor, student
 
 
-def test_each_lab_has_at_least_four_exercise_cells(lab):
-    instructor, _ = lab
-    assert len(_exercise_cells(instructor)) >= 4
+@pytest.mark.parametrize("path", LABS, ids=lambda path: path.name)
+def test_each_lab_has_at_least_four_exercise_cells(path):
+    assert len(_exercise_cells(nbformat.read(path, as_version=4))) >= 4
+
+
+def test_the_closing_notebook_and_the_live_demo_have_exercise_and_check_cells():
+    for path in NOTEBOOKS[3:]:
+        nb = nbformat.read(path, as_version=4)
+        assert len(_exercise_cells(nb)) >= 2, path.name
+        assert [cell for cell in nb.cells if "check" in cell.metadata.get("tags", [])], path.name
 
 
 def test_no_solution_or_answer_text_leaks_into_the_student_edition(lab):
@@ -311,7 +337,7 @@ def test_no_solution_or_answer_text_leaks_into_the_student_edition(lab):
 def test_every_exercise_cell_of_the_student_edition_raises_not_implemented(lab):
     _, student = lab
     exercises = _exercise_cells(student)
-    assert len(exercises) >= 4
+    assert len(exercises) >= 2
     errors = [[(o.ename, o.evalue) for o in cell.outputs if o.output_type == "error"] for cell in exercises]
     assert all(len(e) == 1 and e[0][0] == "NotImplementedError" for e in errors), errors
     assert all(re.fullmatch(r"Exercise \w+: replace this line with your solution", e[0][1]) for e in errors), errors
@@ -319,7 +345,7 @@ def test_every_exercise_cell_of_the_student_edition_raises_not_implemented(lab):
 
 def test_no_other_cell_of_the_student_edition_fails(lab):
     _, student = lab
-    assert len(_exercise_cells(student)) >= 4
+    assert len(_exercise_cells(student)) >= 2
     failed = [(i + 1, o.ename, o.evalue) for i, cell in enumerate(student.cells) if cell.cell_type == "code"
               and "exercise" not in cell.metadata.get("tags", []) for o in cell.outputs if o.output_type == "error"]
     assert failed == []
@@ -327,7 +353,7 @@ def test_no_other_cell_of_the_student_edition_fails(lab):
 
 def test_every_check_cell_of_the_student_edition_says_not_yet(lab):
     _, student = lab
-    assert len(_exercise_cells(student)) >= 4
+    assert len(_exercise_cells(student)) >= 2
     checks = [cell for cell in student.cells if "check" in cell.metadata.get("tags", [])]
     assert checks, "no cell tagged check"
     for cell in checks:
@@ -335,3 +361,91 @@ def test_every_check_cell_of_the_student_edition_says_not_yet(lab):
         assert re.search(r"^Exercise \w+: not yet - \S", printed, re.MULTILINE), (cell.source, printed)
         assert not re.search(r"^Exercise \w+: correct$", printed, re.MULTILINE), (cell.source, printed)
         assert not [o for o in cell.outputs if o.output_type == "error"], (cell.source, cell.outputs)
+
+
+# The whole student repository, as `make student` writes it: what it holds, and that nothing in it gives answers away.
+
+STUDENT_REPO = "course/cv-labs-students"
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("published") / "student"
+    assert main(["--out", str(out), "--repo", STUDENT_REPO]) == 0
+    return out
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def test_the_student_tree_holds_the_notebooks_the_kit_data_labels_and_a_readme_and_nothing_else(tree):
+    kit = {f"notebooks/cvkit/{path.name}" for path in (ROOT / "notebooks" / "cvkit").glob("*.py")}
+    data = {str(path.relative_to(ROOT)) for folder in ("data", "labels") for path in (ROOT / folder).rglob("*")
+            if path.is_file()}
+    notebooks = {f"notebooks/{path.name}" for path in NOTEBOOKS}
+    assert _files(tree) == sorted(kit | data | notebooks | {"README.md", "requirements.txt", "pyproject.toml"})
+
+
+def test_the_student_readme_is_the_students_and_its_badges_open_their_repository(tree):
+    readme = (tree / "README.md").read_text(encoding="utf-8")
+    assert "## For instructors" not in readme and "make student" not in readme
+    for path in NOTEBOOKS:
+        assert f"colab.research.google.com/github/{STUDENT_REPO}/blob/main/notebooks/{path.name}" in readme
+    assert "OWNER/REPO" not in readme
+
+
+def test_the_student_notebooks_are_stamped_for_the_students_repository(tree):
+    for path in NOTEBOOKS:
+        nb = nbformat.read(tree / "notebooks" / path.name, as_version=4)
+        assert f"colab.research.google.com/github/{STUDENT_REPO}/blob/main/notebooks/{path.name}" in nb.cells[0].source
+        assert f"git+https://github.com/{STUDENT_REPO}" in nb.cells[1].source and "OWNER/REPO" not in nb.cells[1].source
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _needles() -> set[str]:
+    """Every solution block and every answer block of the instructor notebooks, whitespace normalised, and the
+    markers."""
+    blocks = set()
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            found = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.DOTALL)
+            found += re.findall(r"<!-- BEGIN ANSWER -->(.*?)<!-- END ANSWER -->", cell.source, re.DOTALL)
+            blocks |= {_normalised(block) for block in found if block.strip()}
+    return blocks | {"BEGIN SOLUTION", "END SOLUTION", "BEGIN ANSWER", "END ANSWER"}
+
+
+def _text(path: Path) -> str:
+    """What a reader of the file sees: a notebook's cell sources and outputs, any other file's bytes as text."""
+    if path.suffix == ".ipynb":
+        nb = nbformat.read(path, as_version=4)
+        return "\n".join([cell.source for cell in nb.cells]
+                         + [str(output) for cell in nb.cells for output in cell.get("outputs", [])])
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def test_no_file_of_the_student_tree_holds_solution_or_answer_text(tree):
+    needles = _needles()
+    assert len(needles) > 50, "too few solutions and answers to look for"
+    leaks = {str(path.relative_to(tree)): sorted(needle[:60] for needle in needles if needle in text)
+             for path in sorted(tree.rglob("*")) if path.is_file() for text in [_normalised(_text(path))]}
+    assert {name: found for name, found in leaks.items() if found} == {}
+
+
+def test_the_student_tree_builds_a_wheel_of_the_kit_with_its_data_and_labels(tree, tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--no-index", "--wheel-dir", str(tmp_path), str(tree)], capture_output=True, text=True,
+                           timeout=120)
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = tmp_path.glob("cvkit-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"cvkit/{path.name}" for path in (ROOT / "notebooks" / "cvkit").glob("*.py")} <= names
+    assert {f"cvkit/{path.relative_to(ROOT)}" for folder in ("data", "labels") for path in (ROOT / folder).rglob("*")
+            if path.is_file()} <= names

@@ -38,14 +38,23 @@ def local_camera_available(camera: int = 0) -> bool:
 
 _TAKE_PHOTO_JS = """
 async function takePhoto(quality, timeoutMs) {
+  // One deadline for the whole capture: the permission prompt, the camera starting and the click on Capture.
+  const deadline = Date.now() + timeoutMs;
+  const seconds = Math.round(timeoutMs / 1000);
+  const atDeadline = (value) => new Promise((resolve) => setTimeout(() => resolve(value), deadline - Date.now()));
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     return 'error:this browser gives no access to a camera';
   }
+  const request = navigator.mediaDevices.getUserMedia({video: true});
   let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({video: true});
+    stream = await Promise.race([request, atDeadline(null)]);
   } catch (err) {
     return 'error:' + err.name + ' (' + err.message + ')';
+  }
+  if (!stream) {  // a camera allowed after the deadline is switched off at once
+    request.then((late) => late.getTracks().forEach((track) => track.stop()), () => {});
+    return 'error:no camera within ' + seconds + ' s (the browser did not get permission to use it)';
   }
   const div = document.createElement('div');
   const button = document.createElement('button');
@@ -57,13 +66,10 @@ async function takePhoto(quality, timeoutMs) {
   div.appendChild(video);
   document.body.appendChild(div);
   video.srcObject = stream;
-  await video.play();
+  const playing = await Promise.race([video.play().then(() => true), atDeadline(false)]);
   google.colab.output.setIframeHeight(document.documentElement.scrollHeight, true);
-  const clicked = await Promise.race([
-    pressed,
-    new Promise((resolve) => setTimeout(() => resolve(false), timeoutMs)),
-  ]);
-  let result = 'error:no photo taken within ' + Math.round(timeoutMs / 1000) + ' s';
+  const clicked = playing && await Promise.race([pressed, atDeadline(false)]);
+  let result = 'error:no photo taken within ' + seconds + ' s';
   if (clicked) {
     const canvas = document.createElement('canvas');
     canvas.width = video.videoWidth;
@@ -76,12 +82,14 @@ async function takePhoto(quality, timeoutMs) {
   return result;
 }
 """
+_REPLY_GRACE_S = 10.0  # how much longer than the page's own deadline Python waits for its answer
 
 
 def colab_camera_frame(quality: float = 0.9, timeout_s: float = 60.0) -> Image.Image | None:
     """In Colab, show the browser camera's picture with a Capture button and return the photo as an RGB PIL image.
 
-    Outside Colab, without camera permission, or with no click within `timeout_s`: prints one line, returns None.
+    Gives up after `timeout_s` (the permission prompt included): outside Colab, without camera permission, or with
+    no click in time, it prints one line and returns None.
     """
     if not in_colab():
         print("colab_camera_frame: only in Google Colab (it asks the browser for its camera); "
@@ -90,13 +98,18 @@ def colab_camera_frame(quality: float = 0.9, timeout_s: float = 60.0) -> Image.I
     from IPython.display import Javascript, display
     from PIL import Image
 
+    wait_s = timeout_s + _REPLY_GRACE_S
     try:
         from google.colab.output import eval_js
 
         display(Javascript(_TAKE_PHOTO_JS))
-        data = eval_js(f"takePhoto({float(quality)}, {int(timeout_s * 1000)})")
+        # eval_js returns None once timeout_sec has passed without an answer (the page went away, say)
+        data = eval_js(f"takePhoto({float(quality)}, {int(timeout_s * 1000)})", timeout_sec=wait_s)
     except Exception as err:  # the frontend went away, the kernel was interrupted, ...
         print(f"colab_camera_frame: no photo ({type(err).__name__}: {err}).")
+        return None
+    if data is None:
+        print(f"colab_camera_frame: no photo: the browser gave no answer within {wait_s:.0f} s.")
         return None
     if not isinstance(data, str) or not data.startswith("data:image"):
         reason = data[len("error:"):] if isinstance(data, str) and data.startswith("error:") else repr(data)[:80]
