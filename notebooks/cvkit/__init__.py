@@ -15,6 +15,7 @@ from .classify import (
     to_picture,
     top5_table,
 )
+from .closing import check_classify_regions, check_template_shift
 from .data import DATA_DIR, read_class_sets, read_labels, sample_images
 from .detect import check_box_iou, check_count_threshold, draw_boxes, show_score_maps, timed_runs
 from .env import device_report, in_colab, in_kaggle, pick_device, pick_dtype
@@ -41,5 +42,6 @@ __all__ = [
     "to_picture", "show_crops", "pad_to_keep_whole", "top5_table", "classification_scorecard", "highlight_hits",
     "show_heatmap", "show_feature_maps", "show_cams", "check_convolution", "check_top5", "check_gradcam",
     "draw_boxes", "show_score_maps", "timed_runs", "check_box_iou", "check_count_threshold",
+    "check_classify_regions", "check_template_shift",
     "tokenize_prompts", "image_features", "text_features", "plot_heatmap", "check_sigmoid_scores", "check_softmax_scores",
 ]
