@@ -200,11 +200,19 @@ def test_use_kit_cache_refuses_when_huggingface_hub_was_imported_with_other_sett
     assert "restart the kernel" in result.stdout
 
 
-def test_use_kit_cache_refuses_when_ultralytics_was_imported_without_safe_loading(tmp_path):
+def test_use_kit_cache_refuses_when_ultralytics_was_imported_with_its_own_settings(tmp_path, kit_cache):
     code = "import ultralytics, cvkit\ntry:\n    cvkit.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
            "    print(f'KitError: {err}')"
-    result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(tmp_path / "none"), YOLO_OFFLINE="1"), tmp_path)
+    result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache), YOLO_OFFLINE="1"), tmp_path)
     assert _one_line_error(result).startswith("ultralytics was imported before cvkit.use_kit_cache()")
+
+
+def test_use_kit_cache_says_when_ultralytics_was_imported_without_its_safe_loading(tmp_path):
+    code = "import ultralytics, cvkit\ncvkit.use_kit_cache()"
+    result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(tmp_path / "none"), YOLO_OFFLINE="1"), tmp_path)
+    assert result.stdout.splitlines()[-1].startswith("Note: ultralytics was imported before cvkit.use_kit_cache(), "
+                                                     "so until the kernel restarts it loads checkpoints without its "
+                                                     "safe loading")
 
 
 def test_use_kit_cache_called_again_after_the_libraries_loaded_with_its_settings_is_fine(tmp_path, kit_cache):

@@ -157,6 +157,36 @@ def test_zero_shot_table_lists_prompts_logits_and_probabilities_by_logit(models,
     assert np.allclose(1 / (1 + np.exp(-table["logit"])), table["probability"], atol=6e-3)  # logits rounded to 0.01
 
 
+@pytest.fixture(scope="module")
+def clip_model():
+    """CLIP (the stand-in), which `make weights` fetches and `--zero-shot openai/clip-vit-base-patch32` loads."""
+    return live.load_model("zero-shot", "openai/clip-vit-base-patch32", "cpu", torch.float32)
+
+
+def test_zero_shot_with_clip_scores_with_a_softmax_over_the_labels_as_clip_itself_does(clip_model, image):
+    model, processor = clip_model
+    labels = ["cat", "dog", "bus"]
+    prompts = [live.DEFAULT_TEMPLATE.format(label) for label in labels]
+    with torch.inference_mode():
+        expected = model(**processor(text=prompts, images=[image], padding=True, return_tensors="pt"))
+    scores, table = live.zero_shot(image, labels, clip_model)
+    assert np.allclose(list(scores.values()), expected.logits_per_image.softmax(dim=1)[0].tolist(), atol=1e-4)
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert set(table["prompt"]) == set(prompts)
+
+
+def test_the_zero_shot_tab_says_how_the_models_scores_are_made():
+    assert live.scores_caption(None) == "sigmoid probability of each label (they need not sum to 1)"
+
+
+def test_the_zero_shot_tab_says_clips_scores_are_a_softmax(clip_model):
+    assert live.scores_caption(clip_model) == "softmax over the labels (CLIP: the probabilities sum to 1)"
+
+
+def test_siglips_scores_are_not_called_a_softmax(models):
+    assert not live.scores_are_softmax(models["zero-shot"]) and "sigmoid" in live.scores_caption(models["zero-shot"])
+
+
 def test_labels_are_split_at_commas_stripped_and_kept_once():
     assert live.parse_labels(" cat,dog , ,cat,  a red bus ") == ["cat", "dog", "a red bus"]
 

@@ -235,8 +235,6 @@ def _read_too_early(applied: dict[str, str]) -> list[str]:
     if yolo is not None and (
         ("YOLO_CONFIG_DIR" in applied and Path(applied["YOLO_CONFIG_DIR"]) not in Path(yolo.SETTINGS.file).parents)
         or ("YOLO_OFFLINE" in applied and yolo.ONLINE)
-        or ("ULTRALYTICS_SAFE_LOAD" in applied and not yolo.SAFE_LOAD)
-        or ("YOLO_AUTOINSTALL" in applied and yolo.AUTOINSTALL)
     ):
         stale.append("ultralytics")
     return stale
@@ -246,7 +244,8 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
     """Point torch, Hugging Face and ultralytics at the kit's weight cache, if there is one; return what was set.
 
     Call it before anything imports huggingface_hub (gradio and transformers do) or ultralytics: they read these
-    settings once, at import; a KitError says so when one was imported with others. Variables already set win, and
+    settings once, at import; a KitError says so when one was imported with other cache settings (a note, when
+    ultralytics was imported without its safe loading). Variables already set win, and
     nothing is written inside the cache. A library whose models are all in the cache is switched to offline mode
     without asking the network; otherwise one bounded probe of its host decides. Libraries the user pointed elsewhere
     (HF_HOME, YOLO_CONFIG_DIR set before) are left online. Always: ultralytics loads checkpoints with its safe loading
@@ -266,9 +265,14 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
     if stale:
         raise KitError(
             f"{' and '.join(stale)} {'was' if len(stale) == 1 else 'were'} imported before cvkit.use_kit_cache() and "
-            "keep the settings they read then: restart the kernel (or the program) and call cvkit.use_kit_cache() "
+            "would not use the kit's cache: restart the kernel (or the program) and call cvkit.use_kit_cache() "
             "before importing gradio, transformers, huggingface_hub or ultralytics"
         )
+    yolo = sys.modules.get("ultralytics.utils")
+    if yolo is not None and ("ULTRALYTICS_SAFE_LOAD" in applied and not yolo.SAFE_LOAD):
+        print("Note: ultralytics was imported before cvkit.use_kit_cache(), so until the kernel restarts it loads "
+              "checkpoints without its safe loading and may pip-install packages (the kit cache's files are still "
+              "checked against its manifest)")
     os.environ.update(applied)
     shown = sorted(set(applied) - set(_ULTRALYTICS_SAFETY))
     if shown:
