@@ -352,7 +352,7 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
         shown = "measuring" if rate is None else f"{rate:.1f} frames per second"
         return annotated, f"stream: {shown} | {summary}", times
 
-    def scored(vector: Any, labels: str, template: str) -> tuple[Any, Any]:  # the bars, titled by how they are made
+    def bars_and_table(vector: Any, labels: str, template: str) -> tuple[Any, Any]:  # bars titled by how they are made
         scores, table = score_labels(vector, labels, model("zero-shot"), template)
         return gr.Label(scores, label=scores_caption(model("zero-shot"))), table
 
@@ -360,10 +360,10 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
         if payload is None:
             return None, None, empty_table
         vector = image_vector(payload, model("zero-shot"))
-        return vector, *scored(vector, labels, template)
+        return vector, *bars_and_table(vector, labels, template)
 
     def on_score(vector: Any, labels: str, template: str) -> tuple[Any, Any]:
-        return scored(vector, labels, template)
+        return bars_and_table(vector, labels, template)
 
     def on_preset(name: str) -> tuple[str, str]:
         return ", ".join(class_sets[name]), ZERO_SHOT_TEMPLATES.get(name, DEFAULT_TEMPLATE)
