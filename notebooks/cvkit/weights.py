@@ -244,12 +244,12 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
     """Point torch, Hugging Face and ultralytics at the kit's weight cache, if there is one; return what was set.
 
     Call it before anything imports huggingface_hub (gradio and transformers do) or ultralytics: they read these
-    settings once, at import; a KitError says so when one was imported with other cache settings (a note, when
-    ultralytics was imported without its safe loading). Variables already set win, and
-    nothing is written inside the cache. A library whose models are all in the cache is switched to offline mode
-    without asking the network; otherwise one bounded probe of its host decides. Libraries the user pointed elsewhere
-    (HF_HOME, YOLO_CONFIG_DIR set before) are left online. Always: ultralytics loads checkpoints with its safe loading
-    (ULTRALYTICS_SAFE_LOAD) and never pip-installs packages (YOLO_AUTOINSTALL=false).
+    settings once, at import; a KitError says so when one was imported with other cache settings (a printed note,
+    when ultralytics was imported without its safe loading). Variables already set win, and nothing is written inside
+    the cache. A library whose models are all in the cache is switched to offline mode without asking the network;
+    otherwise one bounded probe of its host decides. Libraries the user pointed elsewhere (HF_HOME, YOLO_CONFIG_DIR
+    set before) are left online. Always: ultralytics loads checkpoints with its safe loading (ULTRALYTICS_SAFE_LOAD)
+    and never pip-installs packages (YOLO_AUTOINSTALL=false).
     """
     cache = Path(cache).expanduser().resolve() if cache is not None else kit_cache_dir()
     wanted = dict(_ULTRALYTICS_SAFETY)
