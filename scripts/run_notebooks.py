@@ -1,7 +1,7 @@
 """Execute every lab notebook headless into build/ (executed .ipynb and HTML), printing each one's wall time.
 
-Before running anything it checks that each lab's weights are cached or can be downloaded, and stops with one
-short message per missing model otherwise.
+Before running anything it checks that each lab's weights are cached (and, in a kit cache, match its manifest) or
+can be downloaded, and stops with one short message per missing or differing model otherwise.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ NEEDS_LABS = {4: (1, 2, 3), 5: (1, 2, 3)}  # notebooks 04 and 05 use the models 
 
 
 def preflight(labs: list[int]) -> list[str]:
-    """One message per lab whose weights are neither cached nor reachable."""
+    """One message per lab whose weights are neither cached nor reachable, or differ from the kit cache's manifest."""
     import cvkit
 
     cvkit.use_kit_cache()  # the kernels inherit what it sets
     problems = []
     for lab in labs:
         try:
-            cvkit.check_weights(cvkit.LAB_WEIGHTS[lab])
+            cvkit.locate_weights(cvkit.LAB_WEIGHTS[lab])
         except cvkit.KitError as err:
             problems.append(f"lab {lab}: {err}")
     return problems

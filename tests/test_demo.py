@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import socket
@@ -30,6 +31,7 @@ from test_notebooks import _run_setup_cell  # the check of the numbered notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "05_live_demo.ipynb"
+CLIP_ID = "openai/clip-vit-base-patch32"
 
 
 pytestmark = pytest.mark.usefixtures("pil_open_left_as_found")  # the detect tab imports ultralytics
@@ -155,6 +157,55 @@ def test_zero_shot_table_lists_prompts_logits_and_probabilities_by_logit(models,
     assert table["logit"].is_monotonic_decreasing
     assert set(table["prompt"]) == {f"a photo taken in {label}." for label in scores}
     assert np.allclose(1 / (1 + np.exp(-table["logit"])), table["probability"], atol=6e-3)  # logits rounded to 0.01
+
+
+@pytest.fixture(scope="module")
+def clip_model():
+    """CLIP (the stand-in), which `make weights` fetches and `--zero-shot openai/clip-vit-base-patch32` loads."""
+    return live.load_model("zero-shot", CLIP_ID, "cpu", torch.float32)
+
+
+def test_zero_shot_with_clip_scores_with_a_softmax_over_the_labels_as_clip_itself_does(clip_model, image):
+    model, processor = clip_model
+    labels = ["cat", "dog", "bus"]
+    prompts = [live.DEFAULT_TEMPLATE.format(label) for label in labels]
+    with torch.inference_mode():
+        expected = model(**processor(text=prompts, images=[image], padding=True, return_tensors="pt"))
+    scores, table = live.zero_shot(image, labels, clip_model)
+    assert np.allclose(list(scores.values()), expected.logits_per_image.softmax(dim=1)[0].tolist(), atol=1e-4)
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert set(table["prompt"]) == set(prompts)
+
+
+def test_the_zero_shot_tab_says_how_the_models_scores_are_made():
+    assert live.scores_caption(None) == "sigmoid probability of each label (they need not sum to 1)"
+
+
+def test_the_zero_shot_tab_says_clips_scores_are_a_softmax(clip_model):
+    assert live.scores_caption(clip_model) == "softmax over the labels (CLIP: the probabilities sum to 1)"
+
+
+def test_the_zero_shot_tab_scores_an_uploaded_image_with_clip_titled_as_a_softmax(models, clip_model, bus):
+    app = live.build_demo(models={**models, "zero-shot": clip_model}, sources={"zero-shot": CLIP_ID}, device="cpu",
+                          dtype=torch.float32)
+    live.launch_demo(app, port=free_port(), block=False, quiet=True)
+    try:
+        with bus.open("rb") as photo:
+            path = httpx.post(f"{app.local_url}gradio_api/upload", files={"files": (bus.name, photo)},
+                              timeout=30).json()[0]
+        event = httpx.post(f"{app.local_url}gradio_api/call/on_image", timeout=30, json={"data": [
+            {"path": path, "meta": {"_type": "gradio.FileData"}}, "cat, dog, bus", "a photo of a {}."]}).json()
+        answer = httpx.get(f"{app.local_url}gradio_api/call/on_image/{event['event_id']}", timeout=120).text
+    finally:
+        app.close()
+    assert "event: complete" in answer, answer[-2000:]
+    bars = json.loads(answer.split("data: ")[-1])[1]  # an update of the Label: its title and its bars
+    assert bars["label"] == "softmax over the labels (CLIP: the probabilities sum to 1)"
+    assert sum(item["confidence"] for item in bars["value"]["confidences"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_siglips_scores_are_not_called_a_softmax(models):
+    assert not live.scores_are_softmax(models["zero-shot"]) and "sigmoid" in live.scores_caption(models["zero-shot"])
 
 
 def test_labels_are_split_at_commas_stripped_and_kept_once():

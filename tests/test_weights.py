@@ -32,43 +32,69 @@ def no_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("source, where", [("ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth"),
                                            ("yolo11n.pt", "yolo11n.pt"),
                                            (SO400M, "models--google--siglip2-so400m-patch14-384")])
-def test_check_weights_returns_where_the_library_has_them_cached(source, where, capsys):
-    assert where in str(cvkit.check_weights(source))
+def test_locate_weights_returns_where_the_library_has_them_cached(source, where, capsys):
+    assert where in str(cvkit.locate_weights(source))
     assert capsys.readouterr().out.startswith(f"{source}: cached at ")
 
 
-def test_check_weights_takes_torchvision_weights_themselves():
+def test_locate_weights_takes_torchvision_weights_themselves():
     from torchvision.models import ResNet18_Weights
 
-    assert cvkit.check_weights(ResNet18_Weights.IMAGENET1K_V1).name == "resnet18-f37072fd.pth"
+    assert cvkit.locate_weights(ResNet18_Weights.IMAGENET1K_V1).name == "resnet18-f37072fd.pth"
 
 
 @pytest.mark.parametrize("source", ["ResNet18_Weights.IMAGENET1K_V1", "yolo11n.pt", SO400M])
-def test_check_weights_without_cache_or_network_fails_in_one_line_naming_model_host_and_fix(source, no_cache,
+def test_locate_weights_without_cache_or_network_fails_in_one_line_naming_model_host_and_fix(source, no_cache,
                                                                                             monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(kit_weights, "weights_host", lambda source: "127.0.0.1")  # nothing listens on 443 there
     with pytest.raises(cvkit.KitError) as info:
-        cvkit.check_weights(source, timeout=2)
+        cvkit.locate_weights(source, timeout=2)
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{source} is not cached and cannot be downloaded from 127.0.0.1")
     assert "make weights" in message
 
 
-def test_check_weights_in_hub_offline_mode_says_so(no_cache):
+def test_locate_weights_in_hub_offline_mode_says_so(no_cache):
     with pytest.raises(cvkit.KitError, match="HF_HUB_OFFLINE is set"):
-        cvkit.check_weights(SO400M)
+        cvkit.locate_weights(SO400M)
 
 
-def test_check_weights_names_the_model_the_student_chose(no_cache):
+def test_locate_weights_names_the_model_the_student_chose(no_cache):
     with pytest.raises(cvkit.KitError, match=rf"^{BASE} is not cached"):
-        cvkit.check_weights(BASE)
+        cvkit.locate_weights(BASE)
 
 
 @pytest.mark.parametrize("source", ["resnet18", "IMAGENET1K_V1", 18, "no such thing"])
-def test_check_weights_refuses_what_names_no_weights_in_one_line(source):
+def test_locate_weights_refuses_what_names_no_weights_in_one_line(source):
     with pytest.raises(cvkit.KitError, match="weights"):
-        cvkit.check_weights(source)
+        cvkit.locate_weights(source)
+
+
+def test_a_yolo_name_ultralytics_does_not_publish_is_named_with_the_closest_it_does(no_cache, offline_attempts):
+    with pytest.raises(cvkit.KitError) as info:
+        cvkit.locate_weights("yolov11n.pt")
+    assert str(info.value).startswith("ultralytics publishes no weights called yolov11n.pt, and there is no such file "
+                                      "here (the closest it publishes: yolo11n.pt")
+    assert offline_attempts() == []  # said without asking the network
+
+
+def test_loading_a_yolo_name_ultralytics_does_not_publish_says_so_not_that_the_network_is_down(no_cache,
+                                                                                               offline_attempts):
+    from ultralytics import YOLO
+
+    with pytest.raises(cvkit.KitError, match=r"^ultralytics publishes no weights called yolov11n.pt") as info:
+        with cvkit.explain_load_errors("yolov11n.pt"):
+            YOLO("yolov11n.pt")
+    assert "network" not in str(info.value) and "downloaded" not in str(info.value)
+
+
+def test_a_torchvision_weights_typo_is_named_with_the_closest_weights_it_has():
+    with pytest.raises(cvkit.KitError) as info:
+        cvkit.locate_weights("ResNet18_Weights.IMAGENET1K_V3")
+    assert str(info.value).startswith("torchvision has no weights called ResNet18_Weights.IMAGENET1K_V3 (the closest "
+                                      "it publishes: ResNet18_Weights.IMAGENET1K_V1")
+    assert "\n" not in str(info.value)
 
 
 def test_a_typo_in_the_loading_cell_passes_through_unchanged():

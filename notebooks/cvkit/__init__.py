@@ -23,7 +23,7 @@ from .errors import KitError
 from .images import load_image
 from .notebook import setup_notebook
 from .plots import show_grid
-from .weights import check_weights, explain_load_errors, explain_oom
+from .weights import explain_load_errors, explain_oom, locate_weights
 from .zeroshot import (
     check_sigmoid_scores,
     check_softmax_scores,
@@ -37,7 +37,7 @@ __all__ = [
     "KitError", "setup_notebook",
     "in_colab", "in_kaggle", "pick_device", "pick_dtype", "device_report",
     "DATA_DIR", "sample_images", "read_labels", "read_class_sets", "load_image", "show_grid",
-    "check_weights", "explain_load_errors", "explain_oom",
+    "locate_weights", "explain_load_errors", "explain_oom",
     "camera_photo", "colab_camera_frame", "has_display", "local_camera_available",
     "to_picture", "show_crops", "pad_to_keep_whole", "top5_table", "classification_scorecard", "highlight_hits",
     "show_heatmap", "show_feature_maps", "show_cams", "check_convolution", "check_top5", "check_gradcam",

@@ -1,10 +1,14 @@
 """The live demo: the three labs' models in one Gradio page, for the lecture hall.
 
 Three tabs: classify (Lab 1: top-5 of an uploaded, pasted or webcam image), detect (Lab 2: boxes on the webcam stream
-or an upload, with `conf` and `iou` sliders), zero-shot (Lab 3: SigLIP 2's sigmoid scores for labels you type).
-Each function runs the lab's own pipeline with the kit's helpers; each model loads once, on first use of its tab, on
-the device and dtype the labs pick. `make demo` serves the page on this machine only (127.0.0.1); the notebook
-`05_live_demo.ipynb` shows it inline in Colab and Kaggle. Run it as `python -m cvkit.demo --help`.
+or an upload, with `conf` and `iou` sliders), zero-shot (Lab 3: SigLIP 2's sigmoid scores for labels you type, or
+CLIP's softmax over them). Each function runs the lab's own pipeline with the kit's helpers; each model loads once, on
+first use of its tab, on the device and dtype the labs pick. `make demo` serves the page on this machine only
+(127.0.0.1); the notebook `05_live_demo.ipynb` shows it inline in Colab and Kaggle. Run it as
+`python -m cvkit.demo --help`.
+
+gradio is imported only inside the functions that need it: it imports huggingface_hub, which reads its cache and
+offline settings once, at import, and `main` must point them at the kit's cache first (cvkit.use_kit_cache).
 """
 
 from __future__ import annotations
@@ -19,21 +23,24 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial, wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import gradio as gr
 from PIL import Image
 
 from .data import read_class_sets
 from .env import pick_device, pick_dtype
 from .errors import KitError
 from .images import load_image, pil_open
-from .weights import LAB_WEIGHTS, check_weights, explain_load_errors, explain_oom, use_kit_cache, weights_name
+from .weights import LAB_WEIGHTS, explain_load_errors, explain_oom, locate_weights, use_kit_cache, weights_name
 from .zeroshot import image_features, text_features
+
+if TYPE_CHECKING:
+    import gradio as gr
 
 __all__ = [
     "TASKS", "MAX_SIDE", "ZERO_SHOT_TEMPLATES", "DEFAULT_TEMPLATE",
-    "read_image", "parse_labels", "load_model", "classify", "detect", "image_vector", "score_labels", "zero_shot",
+    "read_image", "parse_labels", "load_model", "classify", "detect", "scores_are_softmax", "scores_caption",
+    "image_vector", "score_labels", "zero_shot",
     "frame_rate", "loaded_model", "model_status", "shown_in_page", "build_demo", "launch_demo", "main",
 ]
 
@@ -73,6 +80,8 @@ def read_image(value: Any) -> Image.Image:
             raise KitError("the page sent no image data (try the upload again)")
     image = load_image(value)
     if max(image.size) > MAX_SIDE:
+        import gradio as gr
+
         size = image.size
         image.thumbnail((MAX_SIDE, MAX_SIDE))
         gr.Warning(html.escape(f"the image is {size[0]} x {size[1]} pixels: shrunk to {image.width} x "
@@ -107,7 +116,7 @@ def load_model(task: str, source: Any = None, device: Any = None, dtype: Any = N
                              if models.get_model_weights(name) is type(weights)), None)
         if architecture is None:
             raise KitError(f"{weights_name(weights)} are not the weights of a torchvision classification model")
-    check_weights(source)  # one line on where the weights come from, or a KitError saying how to get them
+    locate_weights(source)  # one line on where the weights come from, or a KitError saying how to get them
     with explain_load_errors(source):
         if task == "classify":
             model = models.get_model(architecture, weights=weights).eval().to(device=device, dtype=dtype)
@@ -170,6 +179,18 @@ def frame_rate(times: Sequence[float]) -> float | None:
     return (len(times) - 1) / (times[-1] - times[0])
 
 
+def scores_are_softmax(zero_shot_model: tuple[Any, Any]) -> bool:
+    """True for a model without SigLIP's logit bias (CLIP): its labels compete in a softmax, which sums to 1."""
+    return getattr(zero_shot_model[0], "logit_bias", None) is None
+
+
+def scores_caption(zero_shot_model: tuple[Any, Any] | None) -> str:
+    """What the zero-shot tab's bars show for this model (None: before one is loaded, SigLIP 2's)."""
+    if zero_shot_model is not None and scores_are_softmax(zero_shot_model):
+        return "softmax over the labels (CLIP: the probabilities sum to 1)"
+    return "sigmoid probability of each label (they need not sum to 1)"
+
+
 def image_vector(image: Any, zero_shot_model: tuple[Any, Any]) -> Any:
     """The image tower's vector of the image (1, dim), float32 on the CPU: computed once per image, as in Lab 3."""
     model, processor = zero_shot_model
@@ -181,7 +202,8 @@ def image_vector(image: Any, zero_shot_model: tuple[Any, Any]) -> Any:
 def score_labels(vector: Any, labels: str | Sequence[str], zero_shot_model: tuple[Any, Any],
                  template: str = DEFAULT_TEMPLATE) -> tuple[dict[str, float], Any]:
     """Lab 3's scoring of one image vector against the labels (a list, or comma-separated text) put in `template`:
-    normalise, one matrix product, times e^t, plus b, sigmoid -> ({label: probability}, table with the logits)."""
+    normalise, one matrix product, times e^t, plus b, sigmoid -> ({label: probability}, table with the logits).
+    A CLIP model has no b: its probabilities are a softmax over the labels, as in Lab 3's section on CLIP."""
     import pandas as pd
     import torch
 
@@ -195,21 +217,25 @@ def score_labels(vector: Any, labels: str | Sequence[str], zero_shot_model: tupl
     except (ValueError, KeyError, IndexError) as err:
         raise KitError(f"the template must hold {{}} exactly once, where the label goes; got {template!r}") from err
     model, processor = zero_shot_model
-    texts = text_features(model, processor, prompts, _device_and_dtype(model)[0])  # lower-cased, padded to 64
+    texts = text_features(model, processor, prompts, _device_and_dtype(model)[0])  # SigLIP: lower-cased, padded to 64
     image = vector / vector.norm(dim=-1, keepdim=True)
     texts = texts / texts.norm(dim=-1, keepdim=True)
     scale = model.logit_scale.detach().float().cpu().exp()
-    bias = model.logit_bias.detach().float().cpu()
-    logits = (scale * image @ texts.T + bias)[0]
-    probs = torch.sigmoid(logits)
-    table = pd.DataFrame({"label": labels, "prompt": [p.lower() for p in prompts], "logit": logits.tolist(),
+    if scores_are_softmax(zero_shot_model):
+        logits = (scale * image @ texts.T)[0]
+        probs = logits.softmax(dim=0)
+    else:
+        logits = (scale * image @ texts.T + model.logit_bias.detach().float().cpu())[0]
+        probs = torch.sigmoid(logits)
+        prompts = [p.lower() for p in prompts]
+    table = pd.DataFrame({"label": labels, "prompt": prompts, "logit": logits.tolist(),
                           "probability": probs.tolist()}).sort_values("logit", ascending=False)
     return dict(zip(labels, probs.tolist())), table.round({"logit": 2, "probability": 4})
 
 
 def zero_shot(image: Any, labels: str | Sequence[str], zero_shot_model: tuple[Any, Any],
               template: str = DEFAULT_TEMPLATE) -> tuple[dict[str, float], Any]:
-    """image_vector, then score_labels: SigLIP's sigmoid probability of each label for one image."""
+    """image_vector, then score_labels: SigLIP's sigmoid probability of each label for one image (CLIP: softmax)."""
     return score_labels(image_vector(image, zero_shot_model), labels, zero_shot_model, template)
 
 
@@ -282,6 +308,8 @@ def shown_in_page(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except KitError as err:
+            import gradio as gr
+
             raise gr.Error(html.escape(str(err)), print_exception=False) from err
 
     return wrapper
@@ -291,6 +319,7 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
                device: Any = None, dtype: Any = None, stream_every: float = 0.2) -> gr.Blocks:
     """The Gradio app with its three tabs. `models` (tab -> loaded model) is filled as each tab's model first loads;
     pass models loaded with load_model to reuse them. `sources` overrides the weights of any tab."""
+    import gradio as gr
     import pandas as pd
 
     models = {} if models is None else models
@@ -326,14 +355,18 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
         shown = "measuring" if rate is None else f"{rate:.1f} frames per second"
         return annotated, f"stream: {shown} | {summary}", times
 
+    def bars_and_table(vector: Any, labels: str, template: str) -> tuple[Any, Any]:  # bars titled by how they are made
+        scores, table = score_labels(vector, labels, model("zero-shot"), template)
+        return gr.Label(scores, label=scores_caption(model("zero-shot"))), table
+
     def on_image(payload: Any, labels: str, template: str) -> tuple[Any, Any, Any]:
         if payload is None:
             return None, None, empty_table
         vector = image_vector(payload, model("zero-shot"))
-        return vector, *score_labels(vector, labels, model("zero-shot"), template)
+        return vector, *bars_and_table(vector, labels, template)
 
     def on_score(vector: Any, labels: str, template: str) -> tuple[Any, Any]:
-        return score_labels(vector, labels, model("zero-shot"), template)
+        return bars_and_table(vector, labels, template)
 
     def on_preset(name: str) -> tuple[str, str]:
         return ", ".join(class_sets[name]), ZERO_SHOT_TEMPLATES.get(name, DEFAULT_TEMPLATE)
@@ -393,8 +426,7 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
                         presets = [gr.Button(name, size="sm") for name in class_sets]
                     score = gr.Button("Score", variant="primary")
                 with gr.Column():
-                    zero_shot_out = gr.Label(label="sigmoid probability of each label (they need not sum to 1)",
-                                             elem_id="zero-shot-scores")
+                    zero_shot_out = gr.Label(label=scores_caption(None), elem_id="zero-shot-scores")
                     zero_shot_table = gr.Dataframe(value=empty_table, label="logits: compare labels by these",
                                                    interactive=False, elem_id="zero-shot-table")
             vector = gr.State(None)
@@ -409,7 +441,7 @@ def build_demo(models: dict[str, Any] | None = None, sources: dict[str, Any] | N
                     *scored, concurrency_id="zero-shot")
         for tab, task, shown in ((tab_classify, "classify", classify_status), (tab_detect, "detect", detect_status),
                                  (tab_zero_shot, "zero-shot", zero_shot_status)):
-            tab.select(partial(status, task), None, shown)
+            tab.select(partial(status, task), None, shown, api_name=f"status_{task.replace('-', '_')}")
         demo.load(partial(status, "classify"), None, classify_status)  # the first tab is open from the start
     return demo
 
@@ -450,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--zero-shot", default=TASKS["zero-shot"], help="Hugging Face id, e.g. "
                         "google/siglip2-base-patch16-224 (smaller, for a CPU)")
     args = parser.parse_args(argv)
-    use_kit_cache()
+    use_kit_cache()  # before anything imports huggingface_hub (build_demo imports gradio, which imports it)
     demo = build_demo(sources={"classify": args.classifier, "detect": args.detector, "zero-shot": args.zero_shot})
     launch_demo(demo, share=args.share, port=args.port, host=args.host, inbrowser=False)
     return 0
