@@ -16,8 +16,19 @@ import shutil
 import sys
 from pathlib import Path
 
-import cvkit
-from cvkit import cache_problem, manifest_problem, weights_host, weights_in_cache, why_unreachable, write_manifest
+from cvkit.env import kit_cache_dir
+from cvkit.weights import (
+    LAB_WEIGHTS,
+    MANIFEST_NAME,
+    MORE_WEIGHTS,
+    SIGLIP_BASE,
+    cache_problem,
+    manifest_problem,
+    weights_host,
+    weights_in_cache,
+    why_unreachable,
+    write_manifest,
+)
 
 FONTS_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0"
 # Files of a Hugging Face repository that no PyTorch library here loads: other frameworks' weights and exports.
@@ -87,7 +98,7 @@ def _errno_in_chain(err: BaseException) -> int | None:
 def _listed(cache: Path) -> set[str]:
     """The models the cache's manifest lists (none when it has no manifest that reads)."""
     try:
-        return set(json.loads((cache / cvkit.MANIFEST_NAME).read_text(encoding="utf-8"))["models"])
+        return set(json.loads((cache / MANIFEST_NAME).read_text(encoding="utf-8"))["models"])
     except (OSError, ValueError, KeyError, TypeError):
         return set()
 
@@ -133,13 +144,13 @@ def fetch(source: str, cache: Path, unreachable: dict[str, str | None], listed: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=None, help="default: $CVKIT_CACHE or .cache/ in the repo")
-    parser.add_argument("--with-base", action="store_true", help=f"also fetch the smaller {cvkit.SIGLIP_BASE}")
+    parser.add_argument("--with-base", action="store_true", help=f"also fetch the smaller {SIGLIP_BASE}")
     args = parser.parse_args(argv)
-    cache = (args.cache.expanduser() if args.cache else cvkit.kit_cache_dir()).resolve()
+    cache = (args.cache.expanduser() if args.cache else kit_cache_dir()).resolve()
     cache.mkdir(parents=True, exist_ok=True)
 
-    sources = [*cvkit.LAB_WEIGHTS.values(), *(s for more in cvkit.MORE_WEIGHTS.values() for s in more),
-               *([cvkit.SIGLIP_BASE] if args.with_base else [])]
+    sources = [*LAB_WEIGHTS.values(), *(s for more in MORE_WEIGHTS.values() for s in more),
+               *([SIGLIP_BASE] if args.with_base else [])]
     listed = _listed(cache)
     unreachable: dict[str, str | None] = {}
     problems = [problem for source in sources
@@ -149,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = write_manifest(cache, complete)
     except OSError as err:
         why = TOO_LARGE if err.errno == errno.EFBIG else err.strerror or str(err)
-        problems.append(f"{cvkit.MANIFEST_NAME}: cannot be written in {cache} ({why})")
+        problems.append(f"{MANIFEST_NAME}: cannot be written in {cache} ({why})")
         manifest = None
 
     print(f"\nCache: {cache}")

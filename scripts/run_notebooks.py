@@ -20,11 +20,11 @@ def preflight(labs: list[int]) -> list[str]:
     """One message per lab whose weights are neither cached nor reachable, or differ from the kit cache's manifest."""
     import cvkit
 
-    cvkit.use_kit_cache()  # the kernels inherit what it sets
+    cvkit.weights.use_kit_cache()  # the kernels inherit what it sets
     problems = []
     for lab in labs:
         try:
-            cvkit.locate_weights(cvkit.LAB_WEIGHTS[lab])
+            cvkit.locate_weights(cvkit.weights.LAB_WEIGHTS[lab])
         except cvkit.KitError as err:
             problems.append(f"lab {lab}: {err}")
     return problems

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NONET = ROOT / "tests" / "nonet"
 LIBRARY_VARS = ("TORCH_HOME", "HF_HOME", "YOLO_CONFIG_DIR", "HF_HUB_OFFLINE", "YOLO_OFFLINE", "ULTRALYTICS_SAFE_LOAD",
                 "YOLO_AUTOINSTALL", "CVKIT_CACHE", "XDG_CACHE_HOME")
-EVERY_MODEL = [*cvkit.LAB_WEIGHTS.values(), *(source for more in cvkit.MORE_WEIGHTS.values() for source in more)]
+EVERY_MODEL = [*kit_weights.LAB_WEIGHTS.values(), *(source for more in kit_weights.MORE_WEIGHTS.values() for source in more)]
 SO400M, CLIP = "google/siglip2-so400m-patch14-384", "openai/clip-vit-base-patch32"
 
 
@@ -45,7 +45,7 @@ def own_user_folder(tmp_path, monkeypatch):
 def kit_cache(tmp_path) -> Path:
     """A kit cache as `make weights` leaves it: every model (the stand-ins, passing for real ones) and the manifest."""
     cache = copy_to_kit_cache(tmp_path / "cache", keep_marker=False)
-    cvkit.write_manifest(cache, EVERY_MODEL)
+    kit_weights.write_manifest(cache, EVERY_MODEL)
     return cache
 
 
@@ -72,7 +72,7 @@ def _use_kit_cache(tmp_path: Path, cache: Path, probe: str | None = "no probe", 
     answer = ("def probe(host, timeout): raise SystemExit(f'probed {host}')" if probe == "no probe"
               else f"def probe(host, timeout): return {probe!r}")
     code = (f"import json, sys, cvkit\nfrom cvkit import weights\n{answer}\nweights.why_unreachable = probe\n"
-            "print(json.dumps(cvkit.use_kit_cache(sys.argv[1])))")
+            "print(json.dumps(kit_weights.use_kit_cache(sys.argv[1])))")
     result = _python(code, _fresh_env(tmp_path, **env), tmp_path, str(cache))
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -96,7 +96,7 @@ def _contents(folder: Path) -> dict[str, str]:
 
 
 def _manifest(cache: Path) -> dict:
-    return json.loads((cache / cvkit.MANIFEST_NAME).read_text())["models"]
+    return json.loads((cache / kit_weights.MANIFEST_NAME).read_text())["models"]
 
 
 def _code_running_checkpoint(path: Path, marker: Path) -> Path:
@@ -121,7 +121,7 @@ def _one_line_error(result: subprocess.CompletedProcess) -> str:
 
 LOCATE = """
 import sys, cvkit
-cvkit.use_kit_cache()
+kit_weights.use_kit_cache()
 try:
     cvkit.locate_weights(sys.argv[1])
 except cvkit.KitError as err:
@@ -183,41 +183,41 @@ def test_use_kit_cache_writes_nothing_inside_the_cache(tmp_path, kit_cache):
 
 
 def test_each_library_finds_the_weights_where_the_kit_cache_keeps_them(tmp_path, kit_cache):
-    code = ("import json, sys, cvkit; cvkit.use_kit_cache(sys.argv[1]); "
-            "print(json.dumps({s: str(cvkit.cached_weights(s)) for s in cvkit.LAB_WEIGHTS.values()}))")
+    code = ("import json, sys, cvkit; kit_weights.use_kit_cache(sys.argv[1]); "
+            "print(json.dumps({s: str(kit_weights.cached_weights(s)) for s in kit_weights.LAB_WEIGHTS.values()}))")
     result = _python(code, _fresh_env(tmp_path), tmp_path, str(kit_cache))
     found = json.loads(result.stdout.strip().splitlines()[-1])
     for source, path in found.items():
-        expected = cvkit.weights_in_cache(source, kit_cache)
+        expected = kit_weights.weights_in_cache(source, kit_cache)
         assert path == str(expected) or Path(path).parent.parent == expected, (source, path)
 
 
 def test_use_kit_cache_refuses_when_huggingface_hub_was_imported_with_other_settings(tmp_path, kit_cache):
-    code = "import gradio, cvkit\ntry:\n    cvkit.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
+    code = "import gradio, cvkit\ntry:\n    kit_weights.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
            "    print(f'KitError: {err}')"
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache)), tmp_path)
-    assert _one_line_error(result).startswith("huggingface_hub was imported before cvkit.use_kit_cache()")
+    assert _one_line_error(result).startswith("huggingface_hub was imported before kit_weights.use_kit_cache()")
     assert "restart the kernel" in result.stdout
 
 
 def test_use_kit_cache_refuses_when_ultralytics_was_imported_with_its_own_settings(tmp_path, kit_cache):
-    code = "import ultralytics, cvkit\ntry:\n    cvkit.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
+    code = "import ultralytics, cvkit\ntry:\n    kit_weights.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
            "    print(f'KitError: {err}')"
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache), YOLO_OFFLINE="1"), tmp_path)
-    assert _one_line_error(result).startswith("ultralytics was imported before cvkit.use_kit_cache()")
+    assert _one_line_error(result).startswith("ultralytics was imported before kit_weights.use_kit_cache()")
 
 
 def test_use_kit_cache_says_when_ultralytics_was_imported_without_its_safe_loading(tmp_path):
     code = "import ultralytics, cvkit\ncvkit.use_kit_cache()"
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(tmp_path / "none"), YOLO_OFFLINE="1"), tmp_path)
-    assert result.stdout.splitlines()[-1].startswith("Note: ultralytics was imported before cvkit.use_kit_cache(), "
+    assert result.stdout.splitlines()[-1].startswith("Note: ultralytics was imported before kit_weights.use_kit_cache(), "
                                                      "so until the kernel restarts it loads checkpoints without its "
                                                      "safe loading")
 
 
 def test_use_kit_cache_called_again_after_the_libraries_loaded_with_its_settings_is_fine(tmp_path, kit_cache):
     code = ("import cvkit\ncvkit.use_kit_cache()\nimport gradio, ultralytics\n"
-            "print('again:', cvkit.use_kit_cache())")
+            "print('again:', kit_weights.use_kit_cache())")
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache)), tmp_path)
     assert result.returncode == 0 and "again: {}" in result.stdout, result.stderr[-2000:]
 
@@ -246,12 +246,12 @@ def test_the_user_folder_is_made_private_when_it_was_not(tmp_path):
 
 def test_cvkit_cache_with_a_tilde_means_the_home_folder(monkeypatch):
     monkeypatch.setenv("CVKIT_CACHE", "~/cvkit-cache")
-    assert cvkit.kit_cache_dir() == Path.home().resolve() / "cvkit-cache"
+    assert cvkit.env.kit_cache_dir() == Path.home().resolve() / "cvkit-cache"
 
 
 def test_a_name_lookup_that_hangs_is_cut_off_by_the_timeout(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: time.sleep(3))
-    assert "did not resolve within 0.2 s" in cvkit.why_unreachable("example.org", timeout=0.2)
+    assert "did not resolve within 0.2 s" in kit_weights.why_unreachable("example.org", timeout=0.2)
 
 
 # ------------------------------------------------------------------ the manifest
@@ -261,7 +261,7 @@ def test_the_manifest_lists_every_file_of_each_model_with_its_size_and_sha256(ki
     models = _manifest(kit_cache)
     assert set(models) == set(EVERY_MODEL)
     for source in EVERY_MODEL:
-        files = cvkit.model_files(source, kit_cache)
+        files = kit_weights.model_files(source, kit_cache)
         assert files and set(models[source]["files"]) == {f.relative_to(kit_cache).as_posix() for f in files}
         for file in files:
             entry = models[source]["files"][file.relative_to(kit_cache).as_posix()]
@@ -270,7 +270,7 @@ def test_the_manifest_lists_every_file_of_each_model_with_its_size_and_sha256(ki
 
 def test_the_manifest_records_each_hugging_face_models_revision(kit_cache):
     for source in (SO400M, CLIP):
-        commit = (cvkit.weights_in_cache(source, kit_cache) / "refs" / "main").read_text().strip()
+        commit = (kit_weights.weights_in_cache(source, kit_cache) / "refs" / "main").read_text().strip()
         assert _manifest(kit_cache)[source]["revision"] == commit
 
 
@@ -328,25 +328,25 @@ def test_a_file_verified_once_is_not_hashed_again_until_it_changes(kit_cache, mo
     real_sha256 = kit_weights._sha256
     monkeypatch.setattr(kit_weights, "_sha256", lambda path: hashed.append(path.name) or real_sha256(path))
     before = _contents(kit_cache)
-    assert cvkit.manifest_problem("yolo11n.pt", kit_cache) is None and "yolo11n.pt" in hashed
+    assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) is None and "yolo11n.pt" in hashed
     hashed.clear()
-    assert cvkit.manifest_problem("yolo11n.pt", kit_cache) is None and hashed == []
+    assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) is None and hashed == []
     weights = kit_cache / "ultralytics" / "weights" / "yolo11n.pt"
     os.utime(weights, ns=(time.time_ns(), time.time_ns() + 10**9))
-    assert cvkit.manifest_problem("yolo11n.pt", kit_cache) is None and hashed == ["yolo11n.pt"]
+    assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) is None and hashed == ["yolo11n.pt"]
     assert _contents(kit_cache) == before  # remembered in the user's own folder, not in the cache
     assert (Path(os.environ["XDG_CACHE_HOME"]) / "cvkit" / "verified.json").is_file()
 
 
 def test_a_changed_file_of_the_same_size_and_time_as_a_verified_one_is_hashed_again(kit_cache):
     weights = kit_cache / "ultralytics" / "weights" / "yolo11n.pt"
-    assert cvkit.manifest_problem("yolo11n.pt", kit_cache) is None
+    assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) is None
     info = weights.stat()
     data = bytearray(weights.read_bytes())
     data[-100] ^= 0xFF
     weights.write_bytes(bytes(data))
     os.utime(weights, ns=(info.st_atime_ns, info.st_mtime_ns))  # size and mtime as before; ctime tells
-    assert cvkit.manifest_problem("yolo11n.pt", kit_cache) == \
+    assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) == \
         "ultralytics/weights/yolo11n.pt differs from the file that was fetched"
 
 
@@ -354,9 +354,9 @@ def test_a_changed_file_of_the_same_size_and_time_as_a_verified_one_is_hashed_ag
 
 
 def test_a_hugging_face_model_the_kit_cache_lacks_says_so_and_how_to_add_it(tmp_path, kit_cache, offline_attempts):
-    result = _python(LOCATE, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache)), tmp_path, cvkit.SIGLIP_BASE)
+    result = _python(LOCATE, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache)), tmp_path, kit_weights.SIGLIP_BASE)
     assert _one_line_error(result) == (
-        f"{cvkit.SIGLIP_BASE} is not in the kit cache at {kit_cache}, which holds {SO400M}, {CLIP}: add it with "
+        f"{kit_weights.SIGLIP_BASE} is not in the kit cache at {kit_cache}, which holds {SO400M}, {CLIP}: add it with "
         "`make weights WITH_BASE=1` on a connected machine, then copy the cache again")
     assert offline_attempts() == []
 
@@ -390,7 +390,7 @@ def _read_only(folder: Path, code: str, env: dict[str, str], cwd: Path, *args: s
 
 def test_a_model_missing_from_a_read_only_cache_says_the_cache_cannot_be_written(tmp_path):
     cache = copy_to_kit_cache(tmp_path / "cache", labs=[3], keep_marker=False)  # no ResNet-18 in it
-    cvkit.write_manifest(cache, EVERY_MODEL)
+    kit_weights.write_manifest(cache, EVERY_MODEL)
     code = ("import sys, cvkit\nfrom cvkit import weights\nweights.why_unreachable = lambda host, timeout: None\n"
             + LOCATE.split("\n", 2)[2])  # the network is up: only the folder stops the download
     result = _read_only(cache, code, _fresh_env(tmp_path, CVKIT_CACHE=str(cache)), tmp_path,
@@ -436,12 +436,12 @@ def test_fetch_weights_downloads_nothing_already_complete_and_lists_it_in_the_ma
         assert f"{source}: already in the cache" in result.stdout
     assert [a.split(": ", 1)[1] for a in offline_attempts()] == ["name lookup of download.pytorch.org"]  # ResNets
     assert set(_manifest(cache)) == {"yolo11n.pt", "yolo11s.pt", SO400M, CLIP}
-    assert f"Manifest: {cache / cvkit.MANIFEST_NAME}" in result.stdout
+    assert f"Manifest: {cache / kit_weights.MANIFEST_NAME}" in result.stdout
 
 
 def test_fetch_weights_fetches_again_a_file_that_differs_from_the_manifest(tmp_path, offline_attempts):
     cache = copy_to_kit_cache(tmp_path / "cache", labs=[2], keep_marker=False)
-    cvkit.write_manifest(cache, ["yolo11n.pt"])
+    kit_weights.write_manifest(cache, ["yolo11n.pt"])
     weights = cache / "ultralytics" / "weights" / "yolo11n.pt"
     with zipfile.ZipFile(weights, "a") as archive:  # still a readable checkpoint, but not the one fetched
         archive.writestr("archive/extra", "added later")
@@ -455,14 +455,14 @@ def test_fetch_weights_replaces_a_resnet_file_whose_checksum_does_not_match_its_
     cache = copy_to_kit_cache(tmp_path / "cache", labs=[1], keep_marker=False)  # random weights: hash cannot match
     result = _fetch(cache)
     assert "removing the damaged copy" in result.stdout and "checksum does not match" in result.stdout
-    assert cvkit.cache_problem("ResNet18_Weights.IMAGENET1K_V1", cache) == "missing"
+    assert kit_weights.cache_problem("ResNet18_Weights.IMAGENET1K_V1", cache) == "missing"
     assert "ResNet18_Weights.IMAGENET1K_V1" not in _manifest(cache)
 
 
 def test_fetch_weights_with_base_offline_adds_one_line_for_the_smaller_model(tmp_path, offline_attempts):
     result = _fetch(tmp_path, "--with-base")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"{cvkit.SIGLIP_BASE}: cannot reach huggingface.co" in result.stderr
+    assert f"{kit_weights.SIGLIP_BASE}: cannot reach huggingface.co" in result.stderr
 
 
 def test_fetch_weights_says_in_one_line_when_the_file_system_cannot_hold_files_over_4_gb(tmp_path, monkeypatch):

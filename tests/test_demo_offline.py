@@ -22,7 +22,7 @@ from standins import copy_to_kit_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 NONET = ROOT / "tests" / "nonet"
-EVERY_MODEL = [*cvkit.LAB_WEIGHTS.values(), *(source for more in cvkit.MORE_WEIGHTS.values() for source in more)]
+EVERY_MODEL = [*cvkit.weights.LAB_WEIGHTS.values(), *(source for more in cvkit.weights.MORE_WEIGHTS.values() for source in more)]
 TABS = {"classify": "ResNet18_Weights.IMAGENET1K_V1", "detect": "yolo11n.pt",
         "zero-shot": "google/siglip2-so400m-patch14-384"}
 
@@ -30,7 +30,7 @@ TABS = {"classify": "ResNet18_Weights.IMAGENET1K_V1", "detect": "yolo11n.pt",
 @pytest.fixture(scope="module")
 def kit_cache(tmp_path_factory) -> Path:
     cache = copy_to_kit_cache(tmp_path_factory.mktemp("offline") / "cache", keep_marker=False)
-    cvkit.write_manifest(cache, EVERY_MODEL)
+    cvkit.weights.write_manifest(cache, EVERY_MODEL)
     return cache
 
 
@@ -93,6 +93,6 @@ def test_make_demo_in_a_clean_environment_loads_every_tab_from_the_kit_cache_off
             "YOLO_OFFLINE)") in output.splitlines(), output[-3000:]
     for tab, source in TABS.items():
         assert statuses[tab].startswith(f"`{source}` ready"), (tab, statuses[tab], output[-3000:])
-        assert f"{source}: cached at {cvkit.weights_in_cache(source, kit_cache)}" in output, output[-3000:]
+        assert f"{source}: cached at {cvkit.weights.weights_in_cache(source, kit_cache)}" in output, output[-3000:]
     assert output.count("(its files match the cache's manifest)") == 3
     assert not (tmp_path / "network.log").exists(), (tmp_path / "network.log").read_text()
