@@ -29,19 +29,6 @@ NOTEBOOK_STANDINS = {
     "04_one_photo_three_models.ipynb": ("resnet", "yolo", "siglip"),
     "05_live_demo.ipynb": ("resnet", "yolo", "siglip"),
 }
-# Test modules that do not yet declare the families they use with `pytestmark = pytest.mark.standins(...)`.
-MODULE_STANDINS = {
-    "test_classify.py": ("resnet",),
-    "test_detect.py": ("yolo", "fasterrcnn", "resnet"),  # resnet: a test reads both lines of the torch STANDIN file
-    "test_detect_notebook.py": ("yolo", "fasterrcnn"),
-    "test_zeroshot.py": ("siglip", "clip"),
-    "test_weights.py": ("resnet", "yolo", "siglip"),
-    "test_demo.py": ("resnet", "yolo", "siglip"),
-    "test_one_photo.py": ("resnet", "yolo", "siglip"),
-    "test_student.py": ("resnet", "fasterrcnn", "yolo", "siglip", "clip"),
-}
-
-
 def pytest_configure(config):
     if hasattr(config, "workerinput") or os.environ.get("CVKIT_STANDINS_ROOT"):
         return  # an xdist worker, or a pytest run inside a test: the environment is set already
@@ -55,6 +42,8 @@ def pytest_configure(config):
         "CVKIT_STANDINS_ROOT": str(root),
         "CVKIT_NET_LOG_DIR": str(root / "network"),
         "CVKIT_CACHE": str(root / "cvkit-cache"),
+        "XDG_CACHE_HOME": str(root / "user-cache"),  # the kit's per-user files (verified hashes, ultralytics settings)
+        "GRADIO_TEMP_DIR": str(root / "gradio"),  # the demo tests' uploads
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(NONET), os.environ.get("PYTHONPATH")])),
         "PYTHONWARNINGS": "ignore::DeprecationWarning",
@@ -81,7 +70,8 @@ def pytest_xdist_auto_num_workers(config):
 
 
 def standin_families(item) -> tuple[str, ...]:
-    """The stand-in families a test needs: its `standins` markers, or its notebook's or module's entry above."""
+    """The stand-in families a test needs: its `standins` markers (`pytestmark` of its module), or its notebook's
+    entry above."""
     from standins import FAMILIES
 
     marks = list(item.iter_markers("standins"))
@@ -89,7 +79,7 @@ def standin_families(item) -> tuple[str, ...]:
         return tuple(family for mark in marks for family in mark.args)
     if item.path.suffix == ".ipynb":
         return NOTEBOOK_STANDINS.get(item.path.name, FAMILIES)
-    return MODULE_STANDINS.get(item.path.name, ())
+    return ()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -34,7 +34,10 @@ NOTEBOOK = ROOT / "notebooks" / "05_live_demo.ipynb"
 CLIP_ID = "openai/clip-vit-base-patch32"
 
 
-pytestmark = pytest.mark.usefixtures("pil_open_left_as_found")  # the detect tab imports ultralytics
+pytestmark = [
+    pytest.mark.usefixtures("pil_open_left_as_found"),  # the detect tab imports ultralytics
+    pytest.mark.standins("resnet", "yolo", "siglip"),
+]
 
 
 @pytest.fixture(scope="module")

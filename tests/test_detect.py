@@ -24,7 +24,10 @@ from standins import yolo as yolo_standin
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_object_detection.ipynb"
 WEIGHTS = list(yolo_standin.ARCHITECTURES)  # yolo11n.pt (the lab's), yolo11s.pt (its exercise's)
-pytestmark = pytest.mark.usefixtures("pil_open_left_as_found")  # ultralytics replaces PIL.Image.open
+pytestmark = [
+    pytest.mark.usefixtures("pil_open_left_as_found"),  # ultralytics replaces PIL.Image.open
+    pytest.mark.standins("yolo", "fasterrcnn", "resnet"),
+]
 
 
 # ------------------------------------------------------------------ fixtures

@@ -13,6 +13,8 @@ import pytest
 import torch
 from nbrun import NOTEBOOKS
 
+pytestmark = pytest.mark.standins("yolo", "fasterrcnn")  # the stand-in models its tests load
+
 NOTEBOOK = NOTEBOOKS / "02_object_detection.ipynb"
 KEPT = [  # the notebook's variables the tests read
     "WEIGHTS", "names", "coco", "samples", "images", "main", "CONF", "IOU", "results", "annotated", "detections",

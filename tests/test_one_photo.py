@@ -16,6 +16,8 @@ import cvkit
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.standins("resnet", "yolo", "siglip")  # the stand-in models its tests load
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK = NOTEBOOKS / "04_one_photo_three_models.ipynb"

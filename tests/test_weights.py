@@ -12,6 +12,8 @@ import pytest
 import torch
 from cvkit import weights as kit_weights
 
+pytestmark = pytest.mark.standins("resnet", "yolo", "siglip")  # the stand-in models its tests load
+
 ROOT = Path(__file__).resolve().parents[1]
 SO400M, BASE = "google/siglip2-so400m-patch14-384", "google/siglip2-base-patch16-224"
 

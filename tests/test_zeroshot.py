@@ -28,6 +28,8 @@ from cvkit import KitError
 from PIL import Image
 from standins import MARKER, clip, siglip
 
+pytestmark = pytest.mark.standins("siglip", "clip")  # the stand-in models its tests load
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "03_zero_shot_classification.ipynb"
 SEASONS = ["a photo taken in spring.", "a photo taken in summer.", "a photo taken in autumn.", "a photo taken in winter."]
