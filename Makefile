@@ -24,7 +24,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 setup: $(STAMP)
@@ -44,10 +44,11 @@ PYTHON_COLAB ?= python3.13
 VENV_COLAB   := .venv-colab
 
 .PHONY: test-colab
-# The test of `make lab` is left out: it starts JupyterLab from the kit's own .venv, which this env is not.
+# The tests of `make lab` and `make demo` are left out: they start the kit's own .venv, which this env is not.
 test-colab:
 	bash .ci/colab_env.sh $(PYTHON_COLAB) $(VENV_COLAB)
-	$(VENV_COLAB)/bin/python -m pytest --deselect tests/test_run_notebooks.py::test_make_lab_starts_jupyterlab_also_as_root
+	$(VENV_COLAB)/bin/python -m pytest --deselect tests/test_run_notebooks.py::test_make_lab_starts_jupyterlab_also_as_root \
+		--deselect tests/test_demo.py::test_make_demo_serves_the_page_on_loopback_on_the_port_of_demo_args
 
 lab: setup
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks

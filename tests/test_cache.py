@@ -72,7 +72,7 @@ def _use_kit_cache(tmp_path: Path, cache: Path, probe: str | None = "no probe", 
     answer = ("def probe(host, timeout): raise SystemExit(f'probed {host}')" if probe == "no probe"
               else f"def probe(host, timeout): return {probe!r}")
     code = (f"import json, sys, cvkit\nfrom cvkit import weights\n{answer}\nweights.why_unreachable = probe\n"
-            "print(json.dumps(kit_weights.use_kit_cache(sys.argv[1])))")
+            "print(json.dumps(weights.use_kit_cache(sys.argv[1])))")
     result = _python(code, _fresh_env(tmp_path, **env), tmp_path, str(cache))
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -183,7 +183,7 @@ def test_use_kit_cache_writes_nothing_inside_the_cache(tmp_path, kit_cache):
 
 
 def test_each_library_finds_the_weights_where_the_kit_cache_keeps_them(tmp_path, kit_cache):
-    code = ("import json, sys, cvkit; kit_weights.use_kit_cache(sys.argv[1]); "
+    code = ("import json, sys, cvkit.weights as kit_weights; kit_weights.use_kit_cache(sys.argv[1]); "
             "print(json.dumps({s: str(kit_weights.cached_weights(s)) for s in kit_weights.LAB_WEIGHTS.values()}))")
     result = _python(code, _fresh_env(tmp_path), tmp_path, str(kit_cache))
     found = json.loads(result.stdout.strip().splitlines()[-1])
@@ -193,38 +193,38 @@ def test_each_library_finds_the_weights_where_the_kit_cache_keeps_them(tmp_path,
 
 
 def test_use_kit_cache_refuses_when_huggingface_hub_was_imported_with_other_settings(tmp_path, kit_cache):
-    code = "import gradio, cvkit\ntry:\n    kit_weights.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
+    code = "import gradio, cvkit, cvkit.weights as kit_weights\ntry:\n    kit_weights.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
            "    print(f'KitError: {err}')"
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache)), tmp_path)
-    assert _one_line_error(result).startswith("huggingface_hub was imported before kit_weights.use_kit_cache()")
+    assert _one_line_error(result).startswith("huggingface_hub was imported before cvkit.setup_notebook()")
     assert "restart the kernel" in result.stdout
 
 
 def test_use_kit_cache_refuses_when_ultralytics_was_imported_with_its_own_settings(tmp_path, kit_cache):
-    code = "import ultralytics, cvkit\ntry:\n    kit_weights.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
+    code = "import ultralytics, cvkit, cvkit.weights as kit_weights\ntry:\n    kit_weights.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
            "    print(f'KitError: {err}')"
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache), YOLO_OFFLINE="1"), tmp_path)
-    assert _one_line_error(result).startswith("ultralytics was imported before kit_weights.use_kit_cache()")
+    assert _one_line_error(result).startswith("ultralytics was imported before cvkit.setup_notebook()")
 
 
 def test_use_kit_cache_says_when_ultralytics_was_imported_without_its_safe_loading(tmp_path):
-    code = "import ultralytics, cvkit\ncvkit.use_kit_cache()"
+    code = "import ultralytics, cvkit\ncvkit.setup_notebook()"
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(tmp_path / "none"), YOLO_OFFLINE="1"), tmp_path)
-    assert result.stdout.splitlines()[-1].startswith("Note: ultralytics was imported before kit_weights.use_kit_cache(), "
+    assert result.stdout.splitlines()[-1].startswith("Note: ultralytics was imported before cvkit.setup_notebook(), "
                                                      "so until the kernel restarts it loads checkpoints without its "
                                                      "safe loading")
 
 
 def test_use_kit_cache_called_again_after_the_libraries_loaded_with_its_settings_is_fine(tmp_path, kit_cache):
-    code = ("import cvkit\ncvkit.use_kit_cache()\nimport gradio, ultralytics\n"
-            "print('again:', kit_weights.use_kit_cache())")
+    code = ("import cvkit, cvkit.weights\ncvkit.setup_notebook()\nimport gradio, ultralytics\n"
+            "print('again:', cvkit.weights.use_kit_cache())")
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache)), tmp_path)
     assert result.returncode == 0 and "again: {}" in result.stdout, result.stderr[-2000:]
 
 
 def test_ultralytics_settings_live_in_a_folder_only_the_user_can_write_and_nothing_goes_to_the_temp_folder(
         tmp_path, kit_cache):
-    code = ("import os, cvkit\ncvkit.use_kit_cache()\nfrom ultralytics import YOLO\nYOLO('yolo11n.pt')\n"
+    code = ("import os, cvkit\ncvkit.setup_notebook()\nfrom ultralytics import YOLO\nYOLO('yolo11n.pt')\n"
             "print('config:', os.environ['YOLO_CONFIG_DIR'])")
     env = _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache))
     result = _python(code, env, tmp_path)
@@ -302,7 +302,7 @@ def test_a_tampered_yolo_checkpoint_is_refused_in_one_line_before_anything_unpic
 def test_yolo_checkpoints_load_with_ultralytics_safe_loading_so_a_pickle_cannot_run_code(tmp_path):
     marker = tmp_path / "the-pickle-ran"
     evil = _code_running_checkpoint(tmp_path / "evil.pt", marker)
-    code = ("import sys, cvkit\ncvkit.use_kit_cache()\nfrom ultralytics import YOLO\n"
+    code = ("import sys, cvkit\ncvkit.setup_notebook()\nfrom ultralytics import YOLO\n"
             "try:\n    YOLO(sys.argv[1])\nexcept Exception as err:\n    print('refused:', type(err).__name__)")
     result = _python(code, _fresh_env(tmp_path, YOLO_OFFLINE="1"), tmp_path, str(evil))
     assert "refused: " in result.stdout, result.stdout + result.stderr[-2000:]

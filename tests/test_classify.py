@@ -501,26 +501,6 @@ def _parts(nb) -> list[tuple[str, str, str]]:
     return parts
 
 
-def _words(markdown: str) -> int:
-    """Words as a reader counts them: link targets and table rules left out."""
-    return len(re.findall(r"[A-Za-z0-9][\w'’-]*", re.sub(r"\]\([^)]*\)", "]", markdown)))
-
-
-def test_core_of_the_lab_fits_a_class_hour_in_15_code_cells_and_about_1800_words():
-    parts = _parts(_notebook())
-    code = [piece for part, kind, piece in parts if part == "core" and kind == "code"]
-    words = sum(_words(piece) for part, kind, piece in parts if part == "core" and kind == "markdown")
-    assert code[0].startswith("# Setup") and len(code) <= 15
-    assert words <= 1850
-
-
-def test_sections_after_the_check_of_the_predictions_are_marked_going_further():
-    headings = re.findall(r"(?m)^## (\d+)\. (.*)$", "\n".join(c.source for c in _notebook().cells if c.cell_type == "markdown"))
-    assert [int(n) for n, _ in headings] == list(range(1, len(headings) + 1))
-    assert [n for n, title in headings if title.endswith("(going further)")] == [n for n, _ in headings if int(n) > 8]
-    assert headings[7][1] == "Check the predictions"
-
-
 def test_plan_gives_minutes_to_every_section_in_the_part_its_heading_names():
     nb = _notebook()
     rows = re.findall(r"(?m)^\| (core|going further|after class) \| (.*?) \| (\d+) \|$", nb.cells[0].source)
@@ -539,13 +519,6 @@ def test_plan_gives_minutes_to_every_section_in_the_part_its_heading_names():
                          6: "going further"}
     assert "| core | Exercises 1 and 2 | 15 |" in nb.cells[0].source
     assert "| going further | Exercises 3 to 6 | 45 |" in nb.cells[0].source
-
-
-def test_student_cells_hold_at_most_three_asserts_each_saying_what_it_shows():
-    code = [c.source for c in _notebook().cells if c.cell_type == "code" and "exercise" not in c.metadata.get("tags", [])]
-    asserts = [line.strip() for source in code for line in source.splitlines() if line.lstrip().startswith("assert ")]
-    assert 1 <= len(asserts) <= 3
-    assert all(re.search(r', "[^"]+"$', line) for line in asserts), asserts
 
 
 def test_real_weights_tier_pads_the_images_the_notebook_shows_padded():

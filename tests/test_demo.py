@@ -27,7 +27,6 @@ import torch
 from cvkit import KitError
 from cvkit import demo as live
 from PIL import Image
-from test_notebooks import _run_setup_cell  # the check of the numbered notebooks' setup cells
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "05_live_demo.ipynb"
@@ -388,9 +387,9 @@ def test_an_upload_over_the_size_limit_is_refused(monkeypatch, models):
     assert answer.status_code == 413
 
 
-def test_python_m_cvkit_demo_serves_the_page_on_loopback():
+def test_make_demo_serves_the_page_on_loopback_on_the_port_of_demo_args():
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cvkit.demo", "--port", str(port)], cwd=ROOT / "notebooks",
+    server = subprocess.Popen(["make", "-s", "demo", f"DEMO_ARGS=--port {port}"], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         stop, answer = time.monotonic() + 120, None
@@ -408,12 +407,6 @@ def test_python_m_cvkit_demo_serves_the_page_on_loopback():
     assert "public URL" not in output
 
 
-def test_make_demo_runs_the_demo_module_with_demo_args():
-    plan = subprocess.run(["make", "-n", "--no-print-directory", "demo", "DEMO_ARGS=--port 7999 --share"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})  # -n: runs none
-    assert plan.stdout.strip().splitlines()[-1] == ".venv/bin/python -m cvkit.demo --port 7999 --share"
-
-
 def test_make_browser_without_a_chromium_or_root_says_what_to_do_in_one_line():
     as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
     # The Makefile comes on standard input: the user "nobody" may not be allowed into the checkout's folder.
@@ -426,14 +419,6 @@ def test_make_browser_without_a_chromium_or_root_says_what_to_do_in_one_line():
 
 # ------------------------------------------------------------------ notebook
 # (test_notebooks.py checks it as it checks every numbered notebook: no outputs, badges, its setup cell.)
-
-
-def test_the_notebooks_setup_cell_keeps_colabs_gradio(monkeypatch):
-    from packaging.requirements import Requirement
-
-    installs = [line for name, line in _run_setup_cell(NOTEBOOK, monkeypatch, "colab") if name == "pip"]
-    gradio = [Requirement(arg.strip('"')) for arg in re.findall(r'"[^"]+"|\S+', installs[0]) if "gradio" in arg]
-    assert len(gradio) == 1 and gradio[0].specifier.contains("6.24.0"), "Colab's gradio 6.24.0 must do"
 
 
 def test_the_server_gets_pythons_own_asyncio_run_where_nest_asyncio_replaced_it(monkeypatch):

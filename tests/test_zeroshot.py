@@ -10,14 +10,12 @@ changing them in this process would come too late.
 from __future__ import annotations
 
 import ast
-import io
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
-import tokenize
 from pathlib import Path
 
 import cvkit
@@ -655,42 +653,6 @@ def _notebook_constant(name: str):
             if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
                 return ast.literal_eval(node.value)
     raise AssertionError(f"the notebook assigns no {name}")
-
-
-def test_notebook_cells_assume_no_input_size_or_patch_size_of_either_model():
-    sizes = {"384", "14", "27", "729", "224", "16", "196"}
-    for cell in _code_cells()[1:]:  # the setup cell is the lead's
-        numbers = {tok.string for tok in tokenize.generate_tokens(io.StringIO(cell).readline) if tok.type == tokenize.NUMBER}
-        assert not numbers & sizes, f"a cell hard-codes {numbers & sizes}:\n{cell[:300]}"
-
-
-def _core_and_further() -> tuple[list[dict], list[dict]]:
-    """The cells up to the first "Going further" heading (the lecture's core), and those after it, up to the summary."""
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    text = ["".join(c["source"]) for c in cells]
-    first = next(i for i, t in enumerate(text) if re.search(r"^## \d+\. Going further:", t, re.M))
-    summary = next(i for i, t in enumerate(text) if t.startswith("## Summary"))
-    return cells[:first + 1], cells[first + 1:summary]
-
-
-def test_the_core_fits_a_class_hour_in_at_most_15_code_cells_and_about_1800_words():
-    core, _ = _core_and_further()
-    last = re.split(r"^## \d+\. Going further:", "".join(core[-1]["source"]), flags=re.M)[0]  # shares a cell with it
-    words = sum(len("".join(c["source"]).split()) for c in core[:-1] if c["cell_type"] == "markdown") + len(last.split())
-    assert sum(c["cell_type"] == "code" for c in core) <= 15 and words <= 1900
-
-
-def test_every_section_after_the_core_is_marked_going_further():
-    core, further = _core_and_further()
-    headings = [line for c in [core[-1], *further] for line in "".join(c["source"]).splitlines() if line.startswith("## ")]
-    assert len(headings) >= 5 and all(": " in h and h.split(". ", 1)[1].startswith("Going further:") for h in headings)
-
-
-def test_notebook_cells_hold_at_most_three_asserts_each_with_a_message():
-    asserts = [node for cell in _code_cells()[1:] for node in ast.walk(ast.parse(_without_solutions(cell)))
-               if isinstance(node, ast.Assert)]
-    assert len(asserts) <= 3, "what the test run must verify belongs in the tests, not in the student's cells"
-    assert all(node.msg is not None for node in asserts), "an assert in a student's cell says what went wrong"
 
 
 def _without_solutions(cell: str) -> str:

@@ -8,7 +8,7 @@ first use of its tab, on the device and dtype the labs pick. `make demo` serves 
 `python -m cvkit.demo --help`.
 
 gradio is imported only inside the functions that need it: it imports huggingface_hub, which reads its cache and
-offline settings once, at import, and `main` must point them at the kit's cache first (cvkit.use_kit_cache).
+offline settings once, at import, and `main` must point them at the kit's cache first (cvkit.weights.use_kit_cache).
 """
 
 from __future__ import annotations

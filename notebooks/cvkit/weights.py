@@ -265,13 +265,13 @@ def use_kit_cache(cache: str | Path | None = None, timeout: float = 3.0) -> dict
     stale = _read_too_early(applied)
     if stale:
         raise KitError(
-            f"{' and '.join(stale)} {'was' if len(stale) == 1 else 'were'} imported before cvkit.use_kit_cache() and "
-            "would not use the kit's cache: restart the kernel (or the program) and call cvkit.use_kit_cache() "
-            "before importing gradio, transformers, huggingface_hub or ultralytics"
+            f"{' and '.join(stale)} {'was' if len(stale) == 1 else 'were'} imported before cvkit.setup_notebook() and "
+            "would not use the kit's cache: restart the kernel (or the program) and run the setup cell "
+            "(cvkit.setup_notebook()) before importing gradio, transformers, huggingface_hub or ultralytics"
         )
     yolo = sys.modules.get("ultralytics.utils")
     if yolo is not None and ("ULTRALYTICS_SAFE_LOAD" in applied and not yolo.SAFE_LOAD):
-        print("Note: ultralytics was imported before cvkit.use_kit_cache(), so until the kernel restarts it loads "
+        print("Note: ultralytics was imported before cvkit.setup_notebook(), so until the kernel restarts it loads "
               "checkpoints without its safe loading and may pip-install packages (the kit cache's files are still "
               "checked against its manifest)")
     os.environ.update(applied)
