@@ -121,7 +121,7 @@ def _one_line_error(result: subprocess.CompletedProcess) -> str:
 
 LOCATE = """
 import sys, cvkit
-kit_weights.use_kit_cache()
+cvkit.setup_notebook()
 try:
     cvkit.locate_weights(sys.argv[1])
 except cvkit.KitError as err:
