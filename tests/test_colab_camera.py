@@ -1,15 +1,19 @@
-"""Run all in Colab never waits on a person: the browser capture gives up by itself, and the notebooks ask for no camera.
+"""Run all in Colab never waits on a person: the browser capture gives up by itself, and the notebooks ask for no camera;
+the student edition that students run there fails only in its exercise cells, and its checks say "not yet".
 
 Colab is faked as the setup cells' tests fake it: a `google.colab` module, and IPython's own transformer turning `!`
 and `%` lines into calls (here of a shell that runs nothing). One thing more: `google.colab.output.eval_js` runs its
 JavaScript in headless Chromium (the browser fixture of test_demo_browser.py), in a page whose camera permission prompt
 is never answered (getUserMedia's promise never settles), and returns None once its `timeout_sec` has passed, as
-Colab's does. Each notebook runs in full, once, in this process (stand-in models).
+Colab's does. Each notebook's student edition runs in full, once, in this process (stand-in models).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -110,26 +114,30 @@ def test_a_camera_allowed_after_the_deadline_is_switched_off(page):
 
 
 # ------------------------------------------------------------- Run all, as in Colab
+# What students open in Colab is the student edition (make student): its Run all is the one executed here.
 
 
-def run_all_like_colab(path: Path, monkeypatch) -> list[str]:
-    """Execute every code cell of the notebook at `path` in one namespace, as Colab's IPython would (`!` and `%` lines
-    recorded, not run); returns its cells' errors, one line each."""
+def run_all_like_colab(nb, folder: Path, monkeypatch) -> list[dict]:
+    """Execute every code cell of the notebook `nb` in one namespace, in `folder`, as Colab's IPython would (`!` and `%`
+    lines recorded, not run); for each code cell its tags, what it printed and its error as (type name, message)."""
     shell = SimpleNamespace(system=lambda command: None, run_line_magic=lambda name, line: None)
     from IPython.display import display
 
     namespace = {"__name__": "__main__", "get_ipython": lambda: shell, "display": display}
-    cells = [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
-    errors = []
-    monkeypatch.chdir(path.parent)
+    cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    ran = []
+    monkeypatch.chdir(folder)
     monkeypatch.setattr(sys, "path", list(sys.path))  # a setup cell may add to it
     environ = os.environ.copy()  # the setup cell's use of the kit's cache sets variables for the rest of the process
-    for index, source in enumerate(cells):
-        code = compile(TransformerManager().transform_cell(source), f"{path.name}, code cell {index + 1}", "exec")
+    for index, cell in enumerate(cells):
+        code = compile(TransformerManager().transform_cell(cell.source), f"code cell {index + 1}", "exec")
+        printed, error = io.StringIO(), None
         try:
-            exec(code, namespace)
-        except Exception as err:  # every cell's error is reported, and the run goes on
-            errors.append(f"code cell {index + 1}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            with contextlib.redirect_stdout(printed):
+                exec(code, namespace)
+        except Exception as err:  # every cell's error is reported, and the run goes on, as with Colab's Run all
+            error = (type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+        ran.append({"tags": cell.metadata.get("tags", []), "printed": printed.getvalue(), "error": error})
     os.environ.clear()
     os.environ.update(environ)
     app = namespace.get("app")
@@ -138,27 +146,42 @@ def run_all_like_colab(path: Path, monkeypatch) -> list[str]:
     import matplotlib.pyplot as plt
 
     plt.close("all")
-    return errors
+    return ran
 
 
 @pytest.fixture(scope="module")
 def colab_runs():
-    """Each notebook's run in fake Colab, made once: path -> (errors, eval_js calls)."""
+    """Each notebook's student edition run in fake Colab, made once: path -> (cells run, eval_js calls)."""
     return {}
 
 
 @pytest.fixture
 def colab_run(request, colab, monkeypatch, colab_runs):
+    from make_student import student_edition
+
     path = request.param
     if path not in colab_runs:
-        colab_runs[path] = (run_all_like_colab(path, monkeypatch), list(colab))
+        student = student_edition(nbformat.read(path, as_version=4), path.name)
+        colab_runs[path] = (run_all_like_colab(student, path.parent, monkeypatch), list(colab))
     return colab_runs[path]
 
 
 @pytest.mark.parametrize("colab_run", NOTEBOOKS, ids=lambda p: p.name, indirect=True)
-def test_run_all_in_colab_with_the_camera_prompt_never_answered_finishes_without_error(colab_run):
-    errors, _ = colab_run
-    assert errors == []
+def test_run_all_in_colab_fails_only_in_the_exercise_cells_each_asking_for_its_solution(colab_run):
+    ran, _ = colab_run
+    exercises = [cell["error"] for cell in ran if "exercise" in cell["tags"]]
+    assert len(exercises) >= 2 and all(error is not None and error[0] == "NotImplementedError"
+                                       and re.fullmatch(r"Exercise \w+: replace this line with your solution", error[1])
+                                       for error in exercises), exercises
+    assert [(i + 1, cell["error"]) for i, cell in enumerate(ran) if cell["error"] and "exercise" not in cell["tags"]] == []
+
+
+@pytest.mark.parametrize("colab_run", NOTEBOOKS, ids=lambda p: p.name, indirect=True)
+def test_run_all_in_colab_has_every_check_say_not_yet_without_an_answer(colab_run):
+    ran, _ = colab_run
+    checks = [cell["printed"] for cell in ran if "check" in cell["tags"]]
+    assert checks and all(re.search(r"^Exercise \w+: not yet - \S", printed, re.MULTILINE)
+                          and not re.search(r"^Exercise \w+: correct$", printed, re.MULTILINE) for printed in checks), checks
 
 
 @pytest.mark.parametrize("colab_run", NOTEBOOKS, ids=lambda p: p.name, indirect=True)

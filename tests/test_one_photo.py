@@ -54,14 +54,13 @@ def test_notebook_names_the_same_model_as_the_lab(lab, target):
     assert _model_line(NOTEBOOK, target) == _model_line(NOTEBOOKS / lab, target)
 
 
-def test_notebook_runs_another_photo_through_all_three_models():
-    from nbrun import execute_with
+OTHER_PHOTO = ROOT / "data" / "images" / "kitten.webp"  # not the committed photo: nbval runs the notebook with that
 
-    other = ROOT / "data" / "images" / "kitten.webp"
-    with Image.open(other) as photo:
+
+def test_notebook_runs_another_photo_through_all_three_models(executed):
+    with Image.open(OTHER_PHOTO) as photo:
         width, height = photo.size
-    nb = execute_with(NOTEBOOK.name, {PHOTO_LINE: f"PHOTO = {str(other)!r}"})
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert f"the photo: {width} x {height} pixels" in printed
     for source in ("ResNet18_Weights.IMAGENET1K_V1", "yolo11n.pt", "google/siglip2-so400m-patch14-384"):
         assert f"{source}: cached at" in printed  # each model was checked, loaded and run (a failing cell raises)
@@ -102,7 +101,7 @@ def test_closing_table_quotes_only_class_names_the_models_have():
     assert re.findall(r'"([^"]+)"', coco_cell) == ["person"] and "person" in coco
 
 
-# The committed notebook, executed once; a cell appended after its own reads its variables (what the cells' asserts
+# The notebook, executed once on another photo; a cell appended after its own reads its variables (what the cells' asserts
 # guarded before they left the student's cells) and feeds its exercise check the notebook's own answers.
 
 PROBE = '''
@@ -140,9 +139,10 @@ print("PROBE " + json.dumps({
 
 @pytest.fixture(scope="module")
 def executed():
+    """The notebook run on another photo than its own, with PROBE after its last cell."""
     from nbrun import execute_with
 
-    return execute_with(NOTEBOOK.name, {}, then=PROBE)
+    return execute_with(NOTEBOOK.name, {PHOTO_LINE: f"PHOTO = {str(OTHER_PHOTO)!r}"}, then=PROBE)
 
 
 @pytest.fixture(scope="module")

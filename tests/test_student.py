@@ -11,8 +11,6 @@ import pytest
 from make_student import EditionError, main, student_edition
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-pytestmark = pytest.mark.standins("resnet", "fasterrcnn", "yolo", "siglip", "clip")  # the stand-in models its tests load
-
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 LABS = [path for path in NOTEBOOKS if path.name < "04"]  # Labs 1-3; 04 and 05 have fewer exercises
@@ -304,15 +302,9 @@ def _marked_lines(nb) -> tuple[set[str], set[str], set[str]]:
 
 @pytest.fixture(scope="module", params=NOTEBOOKS, ids=lambda path: path.name)
 def lab(request):
-    """(instructor edition, student edition) of one notebook; the student edition executed in the notebook's folder."""
-    from nbclient import NotebookClient
-
+    """(instructor edition, student edition) of one notebook (test_colab_camera.py runs each student edition)."""
     instructor = nbformat.read(request.param, as_version=4)
-    student = student_edition(instructor, request.param.name)
-    if len(_exercise_cells(student)) >= 2:  # a notebook without its exercises fails below; running it would tell nothing
-        NotebookClient(student, timeout=600, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(request.param.parent)}}).execute()
-    return instructor, student
+    return instructor, student_edition(instructor, request.param.name)
 
 
 @pytest.mark.parametrize("path", LABS, ids=lambda path: path.name)
@@ -334,35 +326,6 @@ def test_no_solution_or_answer_text_leaks_into_the_student_edition(lab):
     student_lines = set().union(*(_lines(cell.source) for cell in student.cells))
     assert sorted((solutions | answers) - outside & student_lines) == []
     assert not any(re.search(r"(BEGIN|END) (SOLUTION|ANSWER)", cell.source) for cell in student.cells)
-
-
-def test_every_exercise_cell_of_the_student_edition_raises_not_implemented(lab):
-    _, student = lab
-    exercises = _exercise_cells(student)
-    assert len(exercises) >= 2
-    errors = [[(o.ename, o.evalue) for o in cell.outputs if o.output_type == "error"] for cell in exercises]
-    assert all(len(e) == 1 and e[0][0] == "NotImplementedError" for e in errors), errors
-    assert all(re.fullmatch(r"Exercise \w+: replace this line with your solution", e[0][1]) for e in errors), errors
-
-
-def test_no_other_cell_of_the_student_edition_fails(lab):
-    _, student = lab
-    assert len(_exercise_cells(student)) >= 2
-    failed = [(i + 1, o.ename, o.evalue) for i, cell in enumerate(student.cells) if cell.cell_type == "code"
-              and "exercise" not in cell.metadata.get("tags", []) for o in cell.outputs if o.output_type == "error"]
-    assert failed == []
-
-
-def test_every_check_cell_of_the_student_edition_says_not_yet(lab):
-    _, student = lab
-    assert len(_exercise_cells(student)) >= 2
-    checks = [cell for cell in student.cells if "check" in cell.metadata.get("tags", [])]
-    assert checks, "no cell tagged check"
-    for cell in checks:
-        printed = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
-        assert re.search(r"^Exercise \w+: not yet - \S", printed, re.MULTILINE), (cell.source, printed)
-        assert not re.search(r"^Exercise \w+: correct$", printed, re.MULTILINE), (cell.source, printed)
-        assert not [o for o in cell.outputs if o.output_type == "error"], (cell.source, cell.outputs)
 
 
 # The whole student repository, as `make student` writes it: what it holds, and that nothing in it gives answers away.
