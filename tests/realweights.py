@@ -149,9 +149,11 @@ def check_lab3() -> list[str]:
     class_sets = cvkit.read_class_sets()
     photos = [cvkit.load_image(s.path) for s in samples]
     tables, misses = [], []
-    # SigLIP 2 (sigmoid of e^t * cosine + b) and CLIP (softmax of e^t * cosine), scored as the notebook does
-    for model_id, to_probs in (("google/siglip2-so400m-patch14-384", torch.sigmoid),
-                               ("openai/clip-vit-base-patch32", lambda row: row.softmax(dim=-1))):
+    # SigLIP 2 (sigmoid of e^t * cosine + b) and CLIP (softmax of e^t * cosine), scored as the notebook does. The lab
+    # checks SigLIP 2 on every image; CLIP stands beside it for comparison, so of CLIP the tier expects only section
+    # 13's point: an open vocabulary names the raccoon, which no closed set had.
+    for model_id, to_probs, every_image in (("google/siglip2-so400m-patch14-384", torch.sigmoid, True),
+                                            ("openai/clip-vit-base-patch32", lambda row: row.softmax(dim=-1), False)):
         if not weights_in_cache(model_id, os.environ["CVKIT_CACHE"]).exists():
             misses.append(f"{model_id}: not in the cache: run `make weights`")
             continue
@@ -161,7 +163,7 @@ def check_lab3() -> list[str]:
         scale = model.logit_scale.detach().exp()
         bias = model.logit_bias.detach() if hasattr(model, "logit_bias") else 0.0
         rows = []
-        for name, labels in class_sets.items():
+        for name, labels in class_sets.items() if every_image else ():
             texts = cvkit.text_features(model, processor,
                                         [LAB3_TEMPLATES[name].format(label.lower()) for label in labels])
             logits = scale * images @ (texts / texts.norm(dim=-1, keepdim=True)).T + bias  # as in the notebook
