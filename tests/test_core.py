@@ -189,6 +189,11 @@ def test_sample_images_unknown_lab_is_a_short_error(tmp_path):
         cvkit.sample_images(4, _manifest(tmp_path))
 
 
+def test_sample_images_of_a_lab_number_written_as_text_says_it_takes_the_number(tmp_path):
+    with pytest.raises(cvkit.KitError, match=r"^sample_images takes the lab's number 1, 2 or 3 \(an int\), not '1'$"):
+        cvkit.sample_images("1", _manifest(tmp_path))
+
+
 def test_sample_images_of_the_kit_exist_and_open():
     samples = cvkit.sample_images(1)
     assert len(samples) >= 6
