@@ -400,6 +400,17 @@ def test_no_file_of_the_student_tree_holds_solution_or_answer_text(tree):
     assert {name: found for name, found in leaks.items() if found} == {}
 
 
+def test_no_file_of_the_student_tree_holds_a_line_of_a_solution(tree):
+    own = set()  # the solutions' lines that appear nowhere else in the instructor notebooks
+    for path in NOTEBOOKS:
+        solutions, _, outside = _marked_lines(nbformat.read(path, as_version=4))
+        own |= {line for line in solutions - outside if len(line) >= 40}
+    assert len(own) > 20, "too few solution lines to look for"
+    leaks = {str(path.relative_to(tree)): sorted(line for line in own if line in lines)
+             for path in sorted(tree.rglob("*")) if path.is_file() for lines in [_lines(_text(path))]}
+    assert {name: found for name, found in leaks.items() if found} == {}
+
+
 def test_the_student_tree_builds_a_wheel_of_the_kit_with_its_data_and_labels(tree, tmp_path):
     import subprocess
     import sys

@@ -224,8 +224,8 @@ def _threshold_problem(my_threshold: Any, result: Any, name: str, n: int) -> str
 
     import torch
 
-    index = [i for i, label in result.names.items() if label == name]
-    conf = result.boxes.conf[result.boxes.cls == index[0]]
+    class_index = next(key for key, label in result.names.items() if label == name)  # each case's name is in names
+    conf = result.boxes.conf[result.boxes.cls == class_index]
     scores = ", ".join(f"{float(s):.2f}" for s in conf)
     possible = len(conf) >= n and (len(conf) == n or conf[n - 1] > conf[n])
     where = f"with {len(conf)} {name} boxes scored [{scores}], my_threshold(result, {name!r}, {n})"
