@@ -10,13 +10,17 @@ network outside a test that expects it (the `offline_attempts` fixture).
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import sys
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbval.plugin import IPyNbCell
 
 ROOT = Path(__file__).resolve().parent
 NONET = ROOT / "tests" / "nonet"
@@ -29,6 +33,15 @@ NOTEBOOK_STANDINS = {
     "04_one_photo_three_models.ipynb": ("resnet", "yolo", "siglip"),
     "05_live_demo.ipynb": ("resnet", "yolo", "siglip"),
 }
+# The notebook each of these test modules inspects as committed (pytest.mark.notebook_run): it reads nbval's run.
+INSPECTS = {
+    "tests/test_classify.py": "notebooks/01_image_classification.ipynb",
+    "tests/test_detect_notebook.py": "notebooks/02_object_detection.ipynb",
+    "tests/test_zeroshot.py": "notebooks/03_zero_shot_classification.ipynb",
+    "tests/test_live_demo_notebook.py": "notebooks/05_live_demo.ipynb",
+}
+
+
 def pytest_configure(config):
     if hasattr(config, "workerinput") or os.environ.get("CVKIT_STANDINS_ROOT"):
         return  # an xdist worker, or a pytest run inside a test: the environment is set already
@@ -80,6 +93,81 @@ def standin_families(item) -> tuple[str, ...]:
     if item.path.suffix == ".ipynb":
         return NOTEBOOK_STANDINS.get(item.path.name, FAMILIES)
     return ()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, but each notebook and the test module that inspects its run (INSPECTS) are one unit of
+    work: the module runs after nbval's run of the notebook, in the same worker, and reads it."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class NotebookScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return INSPECTS.get(path, path)
+
+    return NotebookScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Let the tests that inspect a notebook run as committed (`pytest.mark.notebook_run(notebook, then)`) read
+    nbval's run instead of running the notebook again: after its last cell, an item of its own runs `then` in nbval's
+    kernel and keeps the notebook with its outputs where `nbrun.executed` finds it. The notebooks run first."""
+    cells: dict[str, list[IPyNbCell]] = {}
+    for item in items:
+        if isinstance(item, IPyNbCell):
+            cells.setdefault(item.path.name, []).append(item)
+    inspected: dict[str, dict[str, list[str]]] = {}  # notebook -> then -> the modules that ask for it
+    for item in items:
+        mark = item.get_closest_marker("notebook_run")
+        if mark is None:
+            continue
+        name, then = mark.args
+        module = item.path.relative_to(ROOT).as_posix()
+        if INSPECTS.get(module) != f"notebooks/{name}":
+            raise pytest.UsageError(f"{module} inspects notebooks/{name}: say so in INSPECTS in conftest.py")
+        modules = inspected.setdefault(name, {}).setdefault(then, [])
+        if item.path.name not in modules:
+            modules.append(item.path.name)
+    notebooks = [item for name, found in cells.items() for item in [
+        *found, *(KeptRun.create(found, then, modules) for then, modules in inspected.get(name, {}).items())]]
+    items[:] = notebooks + [item for item in items if not isinstance(item, IPyNbCell)]
+
+
+class KeptRun(IPyNbCell):
+    """After a notebook's last cell under nbval: run `then` in the same kernel, and keep the notebook, each cell with
+    the outputs of this run, for the tests that inspect it (nbrun.executed)."""
+
+    def __init__(self, *, cells, then, **kwargs):
+        super().__init__(**kwargs)
+        self.cells, self.then = cells, then
+
+    @classmethod
+    def create(cls, cells: list[IPyNbCell], then: str, modules: list[str]) -> KeptRun:
+        return cls.from_parent(cells[-1].parent, name=f"Cell {len(cells)}: kept for {', '.join(modules)}",
+                               cell_num=len(cells), cell=nbformat.v4.new_code_cell(then),
+                               options=defaultdict(bool, check=False), cells=cells, then=then)
+
+    def runtest(self):
+        from nbrun import kept_run_path
+
+        stopped = next((c.name for c in self.cells if c.test_outputs is None
+                        or any(out.get("output_type") == "error" for out in c.test_outputs)), None)
+        if stopped is not None:
+            pytest.skip(f"nbval's run failed at {stopped}: the tests that inspect the notebook run it themselves")
+        super().runtest()
+        nb = copy.deepcopy(self.parent.nb)
+        for cell, item in zip((c for c in nb.cells if c.cell_type == "code"), self.cells, strict=True):
+            cell.outputs = item.test_outputs
+        nb.cells.append(nbformat.v4.new_code_cell(self.then, outputs=self.test_outputs))
+        path = kept_run_path(self.path.name, self.then)
+        path.parent.mkdir(exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        nbformat.write(nb, partial)
+        partial.replace(path)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,7 +1,10 @@
-"""Execute a lab notebook from the tests with some of its code changed, as a student doing an exercise would."""
+"""Execute a lab notebook from the tests, as committed or with some of its code changed as a student doing an exercise
+would, and inspect its variables with code run after its last cell."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -30,3 +33,21 @@ def execute_with(name: str, replace: dict[str, str], timeout: int = 600, then: s
         nb.cells.append(nbformat.v4.new_code_cell(then))
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
+
+
+def kept_run_path(name: str, then: str) -> Path:
+    """Where nbval's run of notebooks/<name>, followed by `then`, is kept for the tests of this test run."""
+    digest = hashlib.sha256(then.encode()).hexdigest()[:16]
+    return Path(os.environ["CVKIT_STANDINS_ROOT"]) / "kept-runs" / f"{Path(name).stem}-{digest}.ipynb"
+
+
+def executed(name: str, then: str):
+    """notebooks/<name> run as committed, then `then` in its kernel: nbval's run of this test run where it ran it to
+    the end (a test module asks for that with `pytest.mark.notebook_run(name, then)`, see conftest.py), else a run of
+    its own (execute_with)."""
+    import nbformat
+
+    kept = kept_run_path(name, then)
+    if kept.is_file():
+        return nbformat.read(kept, as_version=4)
+    return execute_with(name, {}, then=then)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -342,17 +343,29 @@ KEPT = {  # name -> the expression the notebook's kernel evaluates, once the lab
 }
 
 
-@pytest.fixture(scope="module", params=list(RUNS))
-def lab(request, tmp_path_factory):
-    """(the executed notebook, its variables named in KEPT, the run's RUNS entry), for the lab's model and for
-    ResNet-50 V2 swapped in; the variables are saved by code run after the last cell."""
-    from nbrun import execute_with
+def _keep(run: str) -> str:
+    """The code that saves the KEPT variables of a run, once its notebook has run, to _kept_file(run)."""
+    return (f"import torch as _torch\n_torch.save({{{', '.join(f'{k!r}: {v}' for k, v in KEPT.items())}}}, "
+            f"{str(_kept_file(run))!r})")
 
-    edits = RUNS[request.param][0]
-    saved = tmp_path_factory.mktemp(request.param) / "kept.pt"
-    keep = f"import torch as _torch\n_torch.save({{{', '.join(f'{k!r}: {v}' for k, v in KEPT.items())}}}, {str(saved)!r})"
-    nb = execute_with(NOTEBOOK.name, edits, then=keep)
-    return nb, torch.load(saved, weights_only=False), RUNS[request.param]
+
+def _kept_file(run: str) -> Path:
+    return Path(os.environ["CVKIT_STANDINS_ROOT"]) / f"{NOTEBOOK.stem}-{run}.pt"
+
+
+pytestmark = [pytestmark, pytest.mark.notebook_run(NOTEBOOK.name, _keep("resnet18"))]  # nbval's run serves "resnet18"
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
+def lab(request):
+    """(the executed notebook, its variables named in KEPT, the run's RUNS entry), for the lab's model as committed
+    (nbval's run, see nbrun.executed) and for ResNet-50 V2 swapped in; the variables are saved by code run after the
+    last cell."""
+    from nbrun import execute_with, executed
+
+    edits, keep = RUNS[request.param][0], _keep(request.param)
+    nb = execute_with(NOTEBOOK.name, edits, then=keep) if edits else executed(NOTEBOOK.name, keep)
+    return nb, torch.load(_kept_file(request.param), weights_only=False), RUNS[request.param]
 
 
 def _printed(nb, tag=None) -> list[str]:

@@ -1,7 +1,7 @@
 """The live demo's notebook (05), executed once as committed: what its cells compute, and its exercise check.
 
-nbval runs it too; these tests read its variables from a cell appended after its own (tests/nbrun.py), which is
-where the guarantees live that used to be asserts in the student's cells.
+These tests read its variables from a cell run after its own, in nbval's run of it (tests/nbrun.py), which is where
+the guarantees live that used to be asserts in the student's cells.
 """
 
 from __future__ import annotations
@@ -40,11 +40,14 @@ print("PROBE " + json.dumps({
 '''
 
 
+pytestmark = [pytestmark, pytest.mark.notebook_run(NOTEBOOK, PROBE)]
+
+
 @pytest.fixture(scope="module")
 def executed():
-    from nbrun import execute_with
+    from nbrun import executed
 
-    return execute_with(NOTEBOOK, {}, then=PROBE)
+    return executed(NOTEBOOK, PROBE)
 
 
 @pytest.fixture(scope="module")
