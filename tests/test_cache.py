@@ -7,13 +7,16 @@ settings once, when first imported.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import pickle
 import re
+import shutil
 import socket
 import stat
 import subprocess
@@ -41,12 +44,27 @@ def own_user_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
 
 
-@pytest.fixture
-def kit_cache(tmp_path) -> Path:
-    """A kit cache as `make weights` leaves it: every model (the stand-ins, passing for real ones) and the manifest."""
-    cache = copy_to_kit_cache(tmp_path / "cache", keep_marker=False)
+@pytest.fixture(scope="module")
+def _made_kit_cache(tmp_path_factory) -> Path:
+    cache = copy_to_kit_cache(tmp_path_factory.mktemp("made") / "cache", keep_marker=False)
     kit_weights.write_manifest(cache, EVERY_MODEL)
     return cache
+
+
+@pytest.fixture
+def kit_cache(tmp_path, _made_kit_cache) -> Path:
+    """A kit cache as `make weights` leaves it: every model (the stand-ins, passing for real ones) and the manifest.
+    Its files are hard links to one copy made for the module: a test that changes a file in place first gives it a
+    copy of its own (_own_copy)."""
+    return Path(shutil.copytree(_made_kit_cache, tmp_path / "cache", symlinks=True, copy_function=os.link))
+
+
+def _own_copy(file: Path) -> Path:
+    """Replace a hard link of kit_cache by a copy of its own, with its times."""
+    copy = file.with_name(file.name + ".copy")
+    shutil.copy2(file, copy)
+    copy.replace(file)
+    return file
 
 
 def _fresh_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -79,8 +97,11 @@ def _use_kit_cache(tmp_path: Path, cache: Path, probe: str | None = "no probe", 
 
 
 def _fetch(cache: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_weights.py"), "--cache", str(cache), *args],
-                          capture_output=True, text=True, timeout=300)
+    """`make weights` (scripts/fetch_weights.py) into `cache`, in this process: what it returned and printed."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        returncode = _fetch_weights_module().main(["--cache", str(cache), *args])
+    return subprocess.CompletedProcess("fetch_weights", returncode, stdout.getvalue(), stderr.getvalue())
 
 
 def _fetch_weights_module():
@@ -193,7 +214,7 @@ def test_each_library_finds_the_weights_where_the_kit_cache_keeps_them(tmp_path,
 
 
 def test_use_kit_cache_refuses_when_huggingface_hub_was_imported_with_other_settings(tmp_path, kit_cache):
-    code = "import gradio, cvkit, cvkit.weights as kit_weights\ntry:\n    kit_weights.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
+    code = "import huggingface_hub.constants, cvkit, cvkit.weights as kit_weights\ntry:\n    kit_weights.use_kit_cache()\nexcept cvkit.KitError as err:\n" \
            "    print(f'KitError: {err}')"
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache)), tmp_path)
     assert _one_line_error(result).startswith("huggingface_hub was imported before cvkit.setup_notebook()")
@@ -216,7 +237,7 @@ def test_use_kit_cache_says_when_ultralytics_was_imported_without_its_safe_loadi
 
 
 def test_use_kit_cache_called_again_after_the_libraries_loaded_with_its_settings_is_fine(tmp_path, kit_cache):
-    code = ("import cvkit, cvkit.weights\ncvkit.setup_notebook()\nimport gradio, ultralytics\n"
+    code = ("import cvkit, cvkit.weights\ncvkit.setup_notebook()\nimport huggingface_hub.constants, ultralytics\n"
             "print('again:', cvkit.weights.use_kit_cache())")
     result = _python(code, _fresh_env(tmp_path, CVKIT_CACHE=str(kit_cache)), tmp_path)
     assert result.returncode == 0 and "again: {}" in result.stdout, result.stderr[-2000:]
@@ -327,11 +348,11 @@ def test_a_file_verified_once_is_not_hashed_again_until_it_changes(kit_cache, mo
     hashed = []
     real_sha256 = kit_weights._sha256
     monkeypatch.setattr(kit_weights, "_sha256", lambda path: hashed.append(path.name) or real_sha256(path))
+    weights = _own_copy(kit_cache / "ultralytics" / "weights" / "yolo11n.pt")
     before = _contents(kit_cache)
     assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) is None and "yolo11n.pt" in hashed
     hashed.clear()
     assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) is None and hashed == []
-    weights = kit_cache / "ultralytics" / "weights" / "yolo11n.pt"
     os.utime(weights, ns=(time.time_ns(), time.time_ns() + 10**9))
     assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) is None and hashed == ["yolo11n.pt"]
     assert _contents(kit_cache) == before  # remembered in the user's own folder, not in the cache
@@ -339,7 +360,7 @@ def test_a_file_verified_once_is_not_hashed_again_until_it_changes(kit_cache, mo
 
 
 def test_a_changed_file_of_the_same_size_and_time_as_a_verified_one_is_hashed_again(kit_cache):
-    weights = kit_cache / "ultralytics" / "weights" / "yolo11n.pt"
+    weights = _own_copy(kit_cache / "ultralytics" / "weights" / "yolo11n.pt")
     assert kit_weights.manifest_problem("yolo11n.pt", kit_cache) is None
     info = weights.stat()
     data = bytearray(weights.read_bytes())
