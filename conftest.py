@@ -10,17 +10,14 @@ network outside a test that expects it (the `offline_attempts` fixture).
 
 from __future__ import annotations
 
-import copy
+import functools
 import os
 import shutil
 import sys
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbval.plugin import IPyNbCell
 
 ROOT = Path(__file__).resolve().parent
 NONET = ROOT / "tests" / "nonet"
@@ -40,6 +37,17 @@ INSPECTS = {
     "tests/test_zeroshot.py": "notebooks/03_zero_shot_classification.ipynb",
     "tests/test_live_demo_notebook.py": "notebooks/05_live_demo.ipynb",
 }
+
+# The units of work that take 5 s or more (see unit_of_work), longest first (from 40 s down, on 2 cores, December
+# 2026): handed out in this order, before the short ones, so that no worker is left running a long one at the end
+# while the other has nothing to do.
+LONGEST_FIRST = [
+    "tests/test_cache.py", "notebooks/02_object_detection.ipynb", "notebooks/01_image_classification.ipynb",
+    "tests/test_demo_browser.py", "notebooks/03_zero_shot_classification.ipynb", "tests/test_colab_camera.py",
+    "tests/test_realweights.py", "tests/test_detect.py", "tests/test_one_photo.py", "notebooks/05_live_demo.ipynb",
+    "notebooks/04_one_photo_three_models.ipynb", "tests/test_demo.py", "tests/test_demo_offline.py",
+    "tests/test_run_notebooks.py", "tests/test_network_guard.py", "tests/test_bench.py",
+]
 
 
 def pytest_configure(config):
@@ -95,20 +103,32 @@ def standin_families(item) -> tuple[str, ...]:
     return ()
 
 
+def _file_of(item) -> str:
+    """The file of a test item, relative to the rootdir, as its node id names it."""
+    return item.nodeid.split("::", 1)[0]
+
+
+def unit_of_work(path: str) -> str:
+    """The unit of work (under `--dist loadfile`) of a test file, given relative to the repository: the file, but a
+    notebook and the test module that inspects its run (INSPECTS) are one, so that the module runs after nbval's run
+    of the notebook, in the same worker, and reads it."""
+    return INSPECTS.get(path, path)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadfile`, but each notebook and the test module that inspects its run (INSPECTS) are one unit of
-    work: the module runs after nbval's run of the notebook, in the same worker, and reads it."""
+    """`--dist loadfile` by unit_of_work, handed out in the order of the collection (pytest_collection_modifyitems:
+    the longest first), not xdist's (the most tests first)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class NotebookScheduling(LoadFileScheduling):
+    class UnitScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = super()._split_scope(nodeid)
-            return INSPECTS.get(path, path)
+            return unit_of_work(super()._split_scope(nodeid))
 
-    return NotebookScheduling(config, log)
+    config.option.loadscopereorder = False
+    return UnitScheduling(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -116,9 +136,11 @@ def pytest_collection_modifyitems(config, items):
     """Let the tests that inspect a notebook run as committed (`pytest.mark.notebook_run(notebook, then)`) read
     nbval's run instead of running the notebook again: after its last cell, an item of its own runs `then` in nbval's
     kernel and keeps the notebook with its outputs where `nbrun.executed` finds it. The notebooks run first."""
-    cells: dict[str, list[IPyNbCell]] = {}
+    nbval = sys.modules.get("nbval.plugin")  # not loaded with `-p no:nbval`: then there are no notebook cells
+    notebook_cell = nbval.IPyNbCell if nbval else ()
+    cells: dict[str, list] = {}
     for item in items:
-        if isinstance(item, IPyNbCell):
+        if isinstance(item, notebook_cell):
             cells.setdefault(item.path.name, []).append(item)
     inspected: dict[str, dict[str, list[str]]] = {}  # notebook -> then -> the modules that ask for it
     for item in items:
@@ -126,48 +148,65 @@ def pytest_collection_modifyitems(config, items):
         if mark is None:
             continue
         name, then = mark.args
-        module = item.path.relative_to(ROOT).as_posix()
+        module = _file_of(item)
         if INSPECTS.get(module) != f"notebooks/{name}":
             raise pytest.UsageError(f"{module} inspects notebooks/{name}: say so in INSPECTS in conftest.py")
         modules = inspected.setdefault(name, {}).setdefault(then, [])
         if item.path.name not in modules:
             modules.append(item.path.name)
     notebooks = [item for name, found in cells.items() for item in [
-        *found, *(KeptRun.create(found, then, modules) for then, modules in inspected.get(name, {}).items())]]
-    items[:] = notebooks + [item for item in items if not isinstance(item, IPyNbCell)]
+        *found, *(kept_run(found, then, modules) for then, modules in inspected.get(name, {}).items())]]
+    items[:] = notebooks + [item for item in items if not isinstance(item, notebook_cell)]
+    units = [unit_of_work(_file_of(item)) for item in items]
+    rank = {unit: LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST) for unit in units}
+    items[:] = [item for _, item in sorted(zip(units, items, strict=True), key=lambda pair: rank[pair[0]])]
 
 
-class KeptRun(IPyNbCell):
-    """After a notebook's last cell under nbval: run `then` in the same kernel, and keep the notebook, each cell with
-    the outputs of this run, for the tests that inspect it (nbrun.executed)."""
+def kept_run(cells: list, then: str, modules: list[str]):
+    """The item that keeps nbval's run of a notebook (its `cells`) for the test `modules` that inspect it."""
+    from collections import defaultdict
 
-    def __init__(self, *, cells, then, **kwargs):
-        super().__init__(**kwargs)
-        self.cells, self.then = cells, then
+    import nbformat
 
-    @classmethod
-    def create(cls, cells: list[IPyNbCell], then: str, modules: list[str]) -> KeptRun:
-        return cls.from_parent(cells[-1].parent, name=f"Cell {len(cells)}: kept for {', '.join(modules)}",
-                               cell_num=len(cells), cell=nbformat.v4.new_code_cell(then),
-                               options=defaultdict(bool, check=False), cells=cells, then=then)
+    return _kept_run_class().from_parent(
+        cells[-1].parent, name=f"Cell {len(cells)}: kept for {', '.join(modules)}", cell_num=len(cells),
+        cell=nbformat.v4.new_code_cell(then), options=defaultdict(bool, check=False), cells=cells, then=then)
 
-    def runtest(self):
-        from nbrun import kept_run_path
 
-        stopped = next((c.name for c in self.cells if c.test_outputs is None
-                        or any(out.get("output_type") == "error" for out in c.test_outputs)), None)
-        if stopped is not None:
-            pytest.skip(f"nbval's run failed at {stopped}: the tests that inspect the notebook run it themselves")
-        super().runtest()
-        nb = copy.deepcopy(self.parent.nb)
-        for cell, item in zip((c for c in nb.cells if c.cell_type == "code"), self.cells, strict=True):
-            cell.outputs = item.test_outputs
-        nb.cells.append(nbformat.v4.new_code_cell(self.then, outputs=self.test_outputs))
-        path = kept_run_path(self.path.name, self.then)
-        path.parent.mkdir(exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.partial")
-        nbformat.write(nb, partial)
-        partial.replace(path)
+@functools.cache
+def _kept_run_class():
+    import copy
+
+    import nbformat
+    from nbval.plugin import IPyNbCell
+
+    class KeptRun(IPyNbCell):
+        """After a notebook's last cell under nbval: run `then` in the same kernel, and keep the notebook, each cell
+        with the outputs of this run, for the tests that inspect it (nbrun.executed)."""
+
+        def __init__(self, *, cells, then, **kwargs):
+            super().__init__(**kwargs)
+            self.cells, self.then = cells, then
+
+        def runtest(self):
+            from nbrun import kept_run_path
+
+            stopped = next((c.name for c in self.cells if c.test_outputs is None
+                            or any(out.get("output_type") == "error" for out in c.test_outputs)), None)
+            if stopped is not None:
+                pytest.skip(f"nbval's run failed at {stopped}: the tests that inspect the notebook run it themselves")
+            super().runtest()
+            nb = copy.deepcopy(self.parent.nb)
+            for cell, item in zip((c for c in nb.cells if c.cell_type == "code"), self.cells, strict=True):
+                cell.outputs = item.test_outputs
+            nb.cells.append(nbformat.v4.new_code_cell(self.then, outputs=self.test_outputs))
+            path = kept_run_path(self.path.name, self.then)
+            path.parent.mkdir(exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.partial")
+            nbformat.write(nb, partial)
+            partial.replace(path)
+
+    return KeptRun
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,7 +1,7 @@
 """The real-weights tier: find real weights in a kit cache, and check each lab's predictions on the sample images.
 
-`python tests/realweights.py LAB` runs one lab's pipeline (as its notebook does) with the weights the environment
-points at, prints the scorecard and exits 1 if any expectation of the manifest is not met. The tests run it in a
+`python tests/realweights.py LAB [LAB ...]` runs each lab's pipeline (as its notebook does) with the weights the
+environment points at, prints the scorecards and exits 1 if any expectation of the manifest is not met. The tests run it in a
 child process whose environment comes from `real_env`, away from this run's stand-ins.
 """
 
@@ -193,6 +193,7 @@ def check_lab3() -> list[str]:
 
 if __name__ == "__main__":
     use_kit_cache(os.environ["CVKIT_CACHE"])  # as every notebook's first cell does
-    misses = {"1": check_lab1, "2": check_lab2, "3": check_lab3}[sys.argv[1]]()
+    checks = {"1": check_lab1, "2": check_lab2, "3": check_lab3}
+    misses = [f"lab {lab}: {miss}" for lab in sys.argv[1:] for miss in checks[lab]()]
     print("\n".join(f"MISS {miss}" for miss in misses) or "all expectations met")
     sys.exit(1 if misses else 0)

@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 
 import cvkit
-import gradio as gr
 import httpx
 import numpy as np
 import pytest
@@ -287,6 +286,8 @@ def test_an_image_too_large_to_open_safely_is_a_one_line_error(tmp_path, monkeyp
 
 
 def test_a_kit_error_is_shown_in_the_page_as_its_own_line():
+    import gradio as gr
+
     def fails(name):
         raise KitError(f"{name} is an HTML/XML page, not an image")
 

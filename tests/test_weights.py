@@ -127,9 +127,23 @@ def test_damaged_resnet_weights_are_named_with_how_to_fetch_them_again_and_the_c
     assert info.value.__cause__ is not None
 
 
-def test_damaged_yolo_weights_offline_are_reported_as_not_downloadable(no_cache, offline_attempts):
+def test_damaged_yolo_weights_are_named_with_how_to_fetch_them_again(no_cache, monkeypatch):
     from ultralytics import YOLO
 
+    monkeypatch.setattr("ultralytics.nn.tasks.SAFE_LOAD", True)  # as in the notebooks: setup_notebook() turns it on
+    broken = no_cache / "yolo11n.pt"
+    broken.write_bytes(b"\x80\x02 not a checkpoint")
+    with pytest.raises(cvkit.KitError, match=r"^the cached yolo11n.pt at .* is damaged or incomplete") as info:
+        with cvkit.explain_load_errors("yolo11n.pt"):
+            YOLO("yolo11n.pt")
+    assert str(broken) in str(info.value) and "delete it" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_damaged_yolo_weights_loaded_unsafely_offline_are_reported_as_not_downloadable(no_cache, monkeypatch,
+                                                                                      offline_attempts):
+    from ultralytics import YOLO
+
+    monkeypatch.setattr("ultralytics.nn.tasks.SAFE_LOAD", False)  # ultralytics imported before setup_notebook()
     broken = no_cache / "yolo11n.pt"
     broken.write_bytes(b"\x80\x02 not a checkpoint")
     with pytest.raises(cvkit.KitError, match=r"^yolo11n.pt could not be downloaded") as info:
