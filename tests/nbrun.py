@@ -31,7 +31,8 @@ def execute_with(name: str, replace: dict[str, str], timeout: int = 600, then: s
         hits[0].source = hits[0].source.replace(old, new)
     if then is not None:
         nb.cells.append(nbformat.v4.new_code_cell(then))
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", shutdown_kernel="immediate",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 
 

@@ -398,7 +398,7 @@ def test_make_demo_serves_the_page_on_loopback_on_the_port_of_demo_args():
             try:
                 answer = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
             except httpx.TransportError:
-                time.sleep(0.5)
+                time.sleep(0.1)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, 15)

@@ -82,7 +82,7 @@ def test_make_demo_in_a_clean_environment_loads_every_tab_from_the_kit_cache_off
                 if httpx.get(url, timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.5)
+                time.sleep(0.1)
         for tab in TABS:
             statuses[tab] = call(url, f"status_{tab.replace('-', '_')}")[0]
     finally:
