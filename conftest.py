@@ -35,6 +35,7 @@ INSPECTS = {
     "tests/test_classify.py": "notebooks/01_image_classification.ipynb",
     "tests/test_detect_notebook.py": "notebooks/02_object_detection.ipynb",
     "tests/test_zeroshot.py": "notebooks/03_zero_shot_classification.ipynb",
+    "tests/test_one_photo.py": "notebooks/04_one_photo_three_models.ipynb",
     "tests/test_live_demo_notebook.py": "notebooks/05_live_demo.ipynb",
 }
 
@@ -44,8 +45,8 @@ INSPECTS = {
 LONGEST_FIRST = [
     "tests/test_cache.py", "notebooks/02_object_detection.ipynb", "notebooks/01_image_classification.ipynb",
     "tests/test_demo_browser.py", "notebooks/03_zero_shot_classification.ipynb", "tests/test_colab_camera.py",
-    "tests/test_realweights.py", "tests/test_detect.py", "tests/test_one_photo.py", "notebooks/05_live_demo.ipynb",
-    "notebooks/04_one_photo_three_models.ipynb", "tests/test_demo.py", "tests/test_demo_offline.py",
+    "tests/test_realweights.py", "tests/test_detect.py", "notebooks/04_one_photo_three_models.ipynb",
+    "notebooks/05_live_demo.ipynb", "tests/test_demo.py", "tests/test_demo_offline.py",
     "tests/test_run_notebooks.py", "tests/test_network_guard.py", "tests/test_bench.py",
 ]
 

@@ -39,20 +39,21 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def page(browser):  # noqa: F811
+@contextlib.contextmanager
+def colab_page(browser):  # noqa: F811
     """A page standing in for Colab's output frame, its camera prompt never answered."""
     context = browser.new_context()
     context.add_init_script(NEVER_ANSWERED)
     context.route(PAGE, lambda route: route.fulfill(body=STUB, content_type="text/html"))
     page = context.new_page()
     page.goto(PAGE)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
 
 
-@pytest.fixture
-def colab(page, monkeypatch):
+def fake_colab(page, monkeypatch) -> list:
     """Fake Colab whose eval_js runs in `page`; returns the list of its calls as (script, timeout_sec, seconds)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -86,6 +87,17 @@ def colab(page, monkeypatch):
     monkeypatch.setitem(sys.modules, "google.colab.output", output)
     monkeypatch.setattr("IPython.display.display", display)
     return calls
+
+
+@pytest.fixture
+def page(browser):  # noqa: F811
+    with colab_page(browser) as page:
+        yield page
+
+
+@pytest.fixture
+def colab(page, monkeypatch):
+    return fake_colab(page, monkeypatch)
 
 
 def test_colab_camera_frame_gives_up_in_its_time_when_the_permission_prompt_is_never_answered(colab, capsys):
@@ -150,20 +162,15 @@ def run_all_like_colab(nb, folder: Path, monkeypatch) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def colab_runs():
-    """Each notebook's student edition run in fake Colab, made once: path -> (cells run, eval_js calls)."""
-    return {}
-
-
-@pytest.fixture
-def colab_run(request, colab, monkeypatch, colab_runs):
+def colab_run(request, browser):  # noqa: F811
+    """A notebook's student edition run in fake Colab, once: (its cells run, the eval_js calls)."""
     from make_student import student_edition
 
     path = request.param
-    if path not in colab_runs:
-        student = student_edition(nbformat.read(path, as_version=4), path.name)
-        colab_runs[path] = (run_all_like_colab(student, path.parent, monkeypatch), list(colab))
-    return colab_runs[path]
+    student = student_edition(nbformat.read(path, as_version=4), path.name)
+    with colab_page(browser) as page, pytest.MonkeyPatch.context() as monkeypatch:
+        calls = fake_colab(page, monkeypatch)
+        return run_all_like_colab(student, path.parent, monkeypatch), list(calls)
 
 
 @pytest.mark.parametrize("colab_run", NOTEBOOKS, ids=lambda p: p.name, indirect=True)

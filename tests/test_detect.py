@@ -427,17 +427,28 @@ def test_standin_finds_nothing_on_a_flat_grey_frame(models):
     assert len(models["yolo11n.pt"].predict(grey, conf=0.25, verbose=False)[0].boxes) == 0
 
 
-@pytest.mark.parametrize("name", WEIGHTS)
-def test_standin_loads_by_name_offline_without_network_or_a_copy_in_cwd(standin, tmp_path, name):
-    env, weights_dir = standin
-    code = f"from ultralytics import YOLO; m = YOLO({name!r}); print(m.ckpt_path)"
-    log = tmp_path / "net.log"
+@pytest.fixture(scope="module")
+def loaded_by_name(standin, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """A fresh process that loads each stand-in as the lab does, YOLO(name), offline and guarded: (its run, its
+    working folder, its network log)."""
+    env, _ = standin
+    folder = tmp_path_factory.mktemp("by-name")
+    code = f"from ultralytics import YOLO\nfor name in {WEIGHTS!r}:\n    print(name, YOLO(name).ckpt_path)"
+    log = folder.parent / f"{folder.name}-net.log"
     run_env = {**os.environ, **env, "CVKIT_NET_LOG": str(log), "PYTHONPATH": str(ROOT / "tests" / "nonet")}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=run_env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", code], cwd=folder, env=run_env, capture_output=True, text=True,
                           timeout=120)
+    return done, folder, log
+
+
+@pytest.mark.parametrize("name", WEIGHTS)
+def test_standin_loads_by_name_offline_without_network_or_a_copy_in_cwd(standin, loaded_by_name, name):
+    _, weights_dir = standin
+    done, folder, log = loaded_by_name
     assert done.returncode == 0, done.stderr
-    assert Path(done.stdout.strip().splitlines()[-1]) == weights_dir / name
-    assert not (tmp_path / name).exists()
+    paths = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith(tuple(WEIGHTS)))
+    assert Path(paths[name]) == weights_dir / name
+    assert not (folder / name).exists()
     assert not log.exists() or not log.read_text().strip(), log.read_text()
 
 

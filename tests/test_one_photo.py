@@ -1,7 +1,7 @@
 """The closing notebook (04): one photo through the three labs' models.
 
 nbval runs it as committed (bus.jpg, no camera). These tests check what that run cannot see: that it loads the very
-models of the labs, that another photo goes through it, that its camera cell copes with no camera and uses a camera's
+models of the labs, that another photo goes through it (in nbval's kernel, after its run), that its camera cell copes with no camera and uses a camera's
 photo, and that the names its closing table quotes exist in the models' class lists.
 """
 
@@ -101,8 +101,9 @@ def test_closing_table_quotes_only_class_names_the_models_have():
     assert re.findall(r'"([^"]+)"', coco_cell) == ["person"] and "person" in coco
 
 
-# The notebook, executed once on another photo; a cell appended after its own reads its variables (what the cells' asserts
-# guarded before they left the student's cells) and feeds its exercise check the notebook's own answers.
+# The notebook on another photo: after nbval's run as committed, its cells from the photo's on run again in the same
+# kernel with PHOTO changed, as a student who changed it runs them; then a cell reads its variables (what the cells'
+# asserts guarded before they left the student's cells) and feeds its exercise check the notebook's own answers.
 
 PROBE = '''
 import json
@@ -115,6 +116,8 @@ own_answers = {
         len(corners), -1),
 }
 print("PROBE " + json.dumps({
+    "photo": str(PHOTO),
+    "photo size": list(image.size),
     "device": device.type,
     "dtype": str(dtype),
     "probabilities": list(probs.shape),
@@ -137,18 +140,34 @@ print("PROBE " + json.dumps({
 '''
 
 
+ON_ANOTHER_PHOTO = f'''
+import nbformat as _nbformat
+_code = [c.source for c in _nbformat.read({str(NOTEBOOK)!r}, as_version=4).cells if c.cell_type == "code"]
+_first = next(i for i, source in enumerate(_code) if {PHOTO_LINE!r} in source)
+for _source in _code[_first:]:
+    get_ipython().run_cell(_source.replace({PHOTO_LINE!r}, {f"PHOTO = {str(OTHER_PHOTO)!r}"!r})).raise_error()
+''' + PROBE
+pytestmark = [pytestmark, pytest.mark.notebook_run(NOTEBOOK.name, ON_ANOTHER_PHOTO)]
+
+
 @pytest.fixture(scope="module")
 def executed():
-    """The notebook run on another photo than its own, with PROBE after its last cell."""
-    from nbrun import execute_with
+    """The notebook run as committed (nbval's run, see nbrun.executed), then again from its photo's cell on with
+    another photo, and PROBE."""
+    from nbrun import executed
 
-    return execute_with(NOTEBOOK.name, {PHOTO_LINE: f"PHOTO = {str(OTHER_PHOTO)!r}"}, then=PROBE)
+    return executed(NOTEBOOK.name, ON_ANOTHER_PHOTO)
 
 
 @pytest.fixture(scope="module")
 def probe(executed) -> dict:
     printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
     return json.loads(next(line for line in printed.splitlines() if line.startswith("PROBE "))[len("PROBE "):])
+
+
+def test_the_variables_read_are_those_of_the_other_photo(probe):
+    with Image.open(OTHER_PHOTO) as photo:
+        assert probe["photo"] == str(OTHER_PHOTO) and probe["photo size"] == list(photo.size)
 
 
 def test_notebook_runs_on_a_device_and_dtype_the_kit_picks(probe):
