@@ -248,6 +248,7 @@ def ultralytics_online(monkeypatch):
     monkeypatch.setattr(patches, "_pil_plugins_registered", False)
     monkeypatch.setattr(checks, "ONLINE", True)
     monkeypatch.setattr(checks, "AUTOINSTALL", True)
+    monkeypatch.setattr(checks, "check_uv", lambda: False)  # pip, whatever `uv` on the PATH is (or is not) to this user
     monkeypatch.setattr(subprocess, "check_output", lambda *args, **kwargs: installs.append(args) or b"")
     return installs
 
